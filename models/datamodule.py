@@ -1,0 +1,67 @@
+"""LightningDataModule over :mod:`landscape.data` (the readers themselves import no Lightning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from landscape.data import EvalSubset, Splits, TensorImages, evaluation_subset, load_splits
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """``digits`` (embedded), ``mnist`` or ``cifar10``; train augmentation (crop+flip) only when asked.
+
+    ``eval_subset(n)`` is the fixed, un-augmented evaluation subset every loss/Hessian computation uses
+    (drawn from the training split: the landscape of the loss that was minimised).
+    """
+
+    def __init__(
+        self,
+        name: str = "digits",
+        data_dir: str | Path | None = None,
+        batch_size: int = 128,
+        augment: bool = False,
+        download: bool = False,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        self.name, self.data_dir, self.batch_size = name, data_dir, batch_size
+        self.augment, self.download, self.num_workers = augment, download, num_workers
+        self.splits: Splits | None = None
+
+    def prepare_data(self) -> None:
+        if self.download:
+            load_splits(self.name, self.data_dir, download=True)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            self.splits = load_splits(self.name, self.data_dir)
+
+    def _splits(self) -> Splits:
+        self.setup()
+        assert self.splits is not None
+        return self.splits
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self._splits().input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return self._splits().num_classes
+
+    def train_dataloader(self) -> DataLoader:
+        s = self._splits()
+        ds = TensorImages(s.train_x, s.train_y, augment=self.augment)
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        s = self._splits()
+        return DataLoader(TensorImages(s.val_x, s.val_y), batch_size=1024, num_workers=self.num_workers)
+
+    def eval_subset(self, n: int | None = 1000, split: str = "train", seed: int = 0) -> EvalSubset:
+        s = self._splits()
+        x, y = (s.train_x, s.train_y) if split == "train" else (s.val_x, s.val_y)
+        return evaluation_subset(x, y, n, seed=seed, source=f"{self.name}:{split}")
