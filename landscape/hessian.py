@@ -1,0 +1,180 @@
+"""Hessian of the mean loss over the fixed evaluation subset (SPEC §7): HVPs, Lanczos extremes, Hutchinson
+trace, the projected Hessian DᵀHD for sampled directions, and the exact Hessian for small models.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator, eigsh
+from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+from .data import EvalSubset
+from .params import flatten, preserved_state, trainable, unflatten
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+
+
+class HessianProblem:
+    """L(θ) = mean loss over ``data`` (batches weighted by size / N), model in eval mode; counts HVPs.
+
+    Works under ``torch.no_grad`` callers (Lightning validation hooks): gradients are enabled locally.
+    """
+
+    def __init__(self, model: nn.Module, data: EvalSubset, loss_fn: LossFn = F.cross_entropy, batch_size: int = 1024):
+        if len(data) == 0:
+            raise ValueError("the evaluation subset is empty")
+        self.model, self.data, self.loss_fn, self.batch_size = model, data, loss_fn, batch_size
+        self.params = [p for _, p in trainable(model)]
+        self.num_params = sum(p.numel() for p in self.params)
+        self.n_hvp = 0
+
+    def _batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self.model(x), y) * (len(y) / len(self.data))
+
+    def loss_and_grad(self) -> tuple[float, torch.Tensor]:
+        total, grad = 0.0, [torch.zeros_like(p) for p in self.params]
+        with _eval_mode(self.model):
+            for x, y in self.data.batches(self.batch_size):
+                loss = self._batch_loss(x, y)
+                gs = torch.autograd.grad(loss, self.params)
+                total += float(loss.detach())
+                grad = [a + b for a, b in zip(grad, gs)]
+        return total, flatten(grad).detach()
+
+    def hvp(self, v: torch.Tensor) -> torch.Tensor:
+        """H v for a flat vector v (P,), by double back-propagation, batch by batch."""
+        v = v.to(self.params[0].dtype)
+        vs = unflatten(v, self.params)
+        out = [torch.zeros_like(p) for p in self.params]
+        with _eval_mode(self.model):
+            for x, y in self.data.batches(self.batch_size):
+                gs = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
+                dot = sum((g * vi).sum() for g, vi in zip(gs, vs))
+                hv = torch.autograd.grad(dot, self.params, allow_unused=True)
+                out = [o + (h if h is not None else 0) for o, h in zip(out, hv)]
+        self.n_hvp += 1
+        return flatten([o.detach() for o in out])
+
+    def operator(self) -> LinearOperator:
+        """H as a symmetric scipy ``LinearOperator`` (float64 in and out)."""
+
+        def mv(x: np.ndarray) -> np.ndarray:
+            return self.hvp(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64).ravel())).double().numpy()
+
+        return LinearOperator((self.num_params, self.num_params), matvec=mv, rmatvec=mv, dtype=np.float64)
+
+
+@dataclass
+class EigenResult:
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray  # (k, P)
+    n_hvp: int
+
+
+def _v0(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(n)
+
+
+def lanczos_eigen(
+    problem: HessianProblem, k: int = 1, which: str = "LA", tol: float = 1e-6, seed: int = 0
+) -> EigenResult:
+    """k eigenpairs by implicitly restarted Lanczos (``eigsh``): ``LA`` largest, ``SA`` smallest algebraic."""
+    start = problem.n_hvp
+    P = problem.num_params
+    if P <= k + 1:
+        H = np.column_stack([problem.operator() @ e for e in np.eye(P)])
+        w, V = np.linalg.eigh((H + H.T) / 2)
+        sel = np.argsort(w)[::-1][:k] if which == "LA" else np.argsort(w)[:k]
+        return EigenResult(w[sel], V[:, sel].T, problem.n_hvp - start)
+    w, V = eigsh(problem.operator(), k=k, which=which, tol=tol, v0=_v0(P, seed))
+    order = np.argsort(w)[::-1] if which == "LA" else np.argsort(w)
+    return EigenResult(w[order], V[:, order].T, problem.n_hvp - start)
+
+
+def extreme_eigenvalues(problem: HessianProblem, tol: float = 1e-6, seed: int = 0) -> tuple[float, float, int]:
+    """λmax and λmin (algebraic: a saddle's negative directions show up) and the HVPs spent."""
+    hi = lanczos_eigen(problem, 1, "LA", tol, seed)
+    lo = lanczos_eigen(problem, 1, "SA", tol, seed + 1)
+    return float(hi.eigenvalues[0]), float(lo.eigenvalues[0]), hi.n_hvp + lo.n_hvp
+
+
+def power_iteration(
+    problem: HessianProblem, tol: float = 1e-6, max_iter: int = 10_000, shift: float = 0.0, seed: int = 0
+) -> tuple[float, int]:
+    """PyHessian's method (largest |λ| of H − shift·I, relative-change stopping rule), as a baseline."""
+    gen = torch.Generator().manual_seed(seed)
+    v = torch.randn(problem.num_params, generator=gen, dtype=torch.float64)
+    v /= v.norm()
+    lam, start = None, problem.n_hvp
+    for _ in range(max_iter):
+        hv = problem.hvp(v).double() - shift * v
+        new = float(hv @ v)
+        v = hv / hv.norm()
+        if lam is not None and abs(new - lam) / (abs(lam) + 1e-6) < tol:
+            lam = new
+            break
+        lam = new
+    return float(lam) + shift, problem.n_hvp - start
+
+
+def hutchinson_trace(problem: HessianProblem, n_samples: int = 100, seed: int = 0) -> tuple[float, float]:
+    """tr H ≈ mean of vᵀHv over Rademacher v; returns (estimate, standard error)."""
+    gen = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(n_samples):
+        v = torch.randint(0, 2, (problem.num_params,), generator=gen).double() * 2 - 1
+        vals.append(float(problem.hvp(v).double() @ v))
+    arr = np.asarray(vals)
+    se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else float("nan")
+    return float(arr.mean()), se
+
+
+def projected_hessian(problem: HessianProblem, directions: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
+    """A = D H Dᵀ (k×k, symmetrised), g = D ∇L and L at θ*, for direction rows D (k, P): k HVPs (SPEC §4)."""
+    D = torch.as_tensor(directions, dtype=torch.float64)
+    HD = torch.stack([problem.hvp(d).double() for d in D])
+    A = (D @ HD.T).numpy()
+    loss, grad = problem.loss_and_grad()
+    return (A + A.T) / 2, (D @ grad.double()).numpy(), loss
+
+
+def exact_hessian(
+    model: nn.Module, data: EvalSubset, loss_fn: LossFn = F.cross_entropy, batch_size: int = 1024
+) -> np.ndarray:
+    """Dense P×P Hessian via ``torch.func.hessian`` (reference for tests; models up to a few thousand params)."""
+    named = trainable(model)
+    names = [n for n, _ in named]
+    base = [p.detach() for _, p in named]
+    fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
+    fixed.update(dict(model.named_buffers()))
+
+    def f(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        params = dict(zip(names, unflatten(theta, base)))
+        return loss_fn(functional_call(model, {**params, **fixed}, (x,)), y)
+
+    theta = flatten(base).clone()
+    H = torch.zeros(len(theta), len(theta), dtype=torch.float64)
+    with preserved_state(model), torch.enable_grad():
+        for x, y in data.batches(batch_size):
+            H += torch.func.hessian(f)(theta, x, y).double() * (len(y) / len(data))
+    H = (H + H.T) / 2
+    return H.numpy()

@@ -1,0 +1,61 @@
+"""Flat views of a model's trainable parameters θ ∈ R^P (SPEC §1), and exact save/restore of model state."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The parameters that make up θ: every parameter with ``requires_grad`` (buffers never)."""
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for _, p in trainable(model))
+
+
+def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def unflatten(vec: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    out, i = [], 0
+    for t in like:
+        out.append(vec[i : i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
+
+
+def get_vector(model: nn.Module) -> torch.Tensor:
+    return flatten([p.detach() for _, p in trainable(model)])
+
+
+@contextmanager
+def preserved_state(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
+    """Restore parameters, buffers, ``requires_grad``, ``.grad`` and train/eval flags bitwise on exit.
+
+    With ``eval_mode`` the model is switched to eval for the duration (BatchNorm uses running stats, SPEC §1).
+    """
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads = {n: (None if p.grad is None else p.grad.detach().clone()) for n, p in model.named_parameters()}
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+    modes = [m.training for m in model.modules()]
+    if eval_mode:
+        model.eval()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(params[n])
+                p.requires_grad_(flags[n])
+                p.grad = grads[n]
+            for n, b in model.named_buffers():
+                b.copy_(buffers[n])
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode

@@ -1,0 +1,182 @@
+"""Loss (and accuracy) at θ* + D u for many coordinates u (SPEC §1–3).
+
+Two exact strategies, picked automatically:
+- ``inplace``: write θ* + Dᵀu into the parameters and run the model on the evaluation subset in large batches;
+  the original tensors are copied back bitwise afterwards. Best for large evaluation batches and convolutions.
+- ``vmap``: ``torch.func.functional_call`` + ``vmap`` over a chunk of samples, the model untouched. Best for small
+  evaluation batches (≤ a few hundred inputs) of fully connected nets.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .data import EvalSubset
+from .directions import Directions
+from .params import preserved_state, trainable, unflatten
+from .results import LandscapeSample
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+STRATEGIES = ("auto", "inplace", "vmap")
+MEMORY_BUDGET = 512 * 2**20  # bytes of activations one chunk may hold
+
+
+def _accuracy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if out.dim() == 2 and not y.is_floating_point() and out.shape[0] == y.shape[0]:
+        return (out.argmax(-1) == y).float().mean()
+    return torch.full((), float("nan"), device=out.device)
+
+
+def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
+    """Numbers of activations one input produces (sum over leaf modules' outputs): sizes the chunks."""
+    total = [0]
+
+    def hook(_m, _i, out):
+        if isinstance(out, torch.Tensor):
+            total[0] += out[0].numel()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with preserved_state(model), torch.no_grad():
+            model(example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return max(1, total[0] + example[0].numel())
+
+
+def evaluate(
+    model: nn.Module, data: EvalSubset, loss_fn: LossFn = F.cross_entropy, batch_size: int | None = None
+) -> tuple[float, float]:
+    """Mean loss and accuracy over the whole subset (batches weighted by size), current parameters, no grad."""
+    n = len(data)
+    bs = batch_size or n
+    loss = acc = 0.0
+    with torch.no_grad():
+        for x, y in data.batches(bs):
+            out = model(x)
+            loss += float(loss_fn(out, y)) * len(y) / n
+            acc += float(_accuracy(out, y)) * len(y) / n
+    return loss, acc
+
+
+def choose_strategy(model: nn.Module, n_eval: int) -> str:
+    """vmap wins for small evaluation batches of non-convolutional nets (2 CPU cores, see benchmarks/)."""
+    has_conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+    return "vmap" if n_eval <= 256 and not has_conv else "inplace"
+
+
+def shard_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
+    """Contiguous block ``rank`` of ``world_size`` over n sample indices; the blocks concatenate to 0..n-1."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"bad shard rank {rank} of world size {world_size}")
+    return np.array_split(np.arange(n), world_size)[rank]
+
+
+def _inplace(model, data, directions, coords, loss_fn, batch_size, bar) -> tuple[np.ndarray, np.ndarray]:
+    params = [p for _, p in trainable(model)]
+    base = [p.detach().clone() for p in params]
+    losses, accs = np.empty(len(coords)), np.empty(len(coords))
+    for j, u in enumerate(coords):
+        delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
+        with torch.no_grad():
+            for p, b, d in zip(params, base, delta):
+                p.copy_(b + d.to(b.dtype))
+        losses[j], accs[j] = evaluate(model, data, loss_fn, batch_size)
+        bar.update(1)
+    return losses, accs
+
+
+def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> tuple[np.ndarray, np.ndarray]:
+    named = trainable(model)
+    names = [n for n, _ in named]
+    base = [p.detach() for _, p in named]
+    fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
+    fixed.update({n: b for n, b in model.named_buffers()})
+
+    def one(delta_flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+        deltas = unflatten(delta_flat, base)
+        params = {n: b + d.to(b.dtype) for n, b, d in zip(names, base, deltas)}
+        out = functional_call(model, {**params, **fixed}, (x,))
+        return loss_fn(out, y), _accuracy(out, y)
+
+    batched = vmap(one, in_dims=(0, None, None))
+    n_eval = len(data)
+    losses, accs = np.empty(len(coords)), np.empty(len(coords))
+    with torch.no_grad():
+        for start in range(0, len(coords), chunk):
+            u = torch.as_tensor(coords[start : start + chunk])
+            delta = directions.displacement(u)
+            lo = torch.zeros(len(u), dtype=torch.float64)
+            ac = torch.zeros(len(u), dtype=torch.float64)
+            for x, y in data.batches(batch_size):
+                bl, ba = batched(delta, x, y)
+                lo += bl.double() * len(y) / n_eval
+                ac += ba.double() * len(y) / n_eval
+            losses[start : start + len(u)] = lo.numpy()
+            accs[start : start + len(u)] = ac.numpy()
+            bar.update(len(u))
+    return losses, accs
+
+
+def sample_landscape(
+    model: nn.Module,
+    data: EvalSubset,
+    directions: Directions,
+    coords: np.ndarray,
+    loss_fn: LossFn = F.cross_entropy,
+    strategy: str = "auto",
+    batch_size: int | None = None,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+) -> LandscapeSample:
+    """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
+
+    ``shard=(rank, world_size)`` evaluates only that block of rows (see :func:`shard_indices`); the model's
+    parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != directions.k:
+        raise ValueError(f"coordinates must have shape (n, {directions.k}), got {coords.shape}")
+    if not np.all(coords[0] == 0):
+        raise ValueError("coordinate row 0 must be the centre u = 0 (the trained point)")
+    if not np.all(np.isfinite(coords)):
+        raise ValueError("coordinates contain NaN or infinity")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if directions.num_params != sum(p.numel() for _, p in trainable(model)):
+        raise ValueError(f"directions span {directions.num_params} parameters, the model has a different count")
+    idx = shard_indices(len(coords), *(shard or (0, 1)))
+    chosen = choose_strategy(model, len(data)) if strategy == "auto" else strategy
+    per_input = activation_numel(model, data.x)
+    with preserved_state(model), tqdm(total=len(idx), desc=f"landscape ({chosen})", disable=not progress) as bar:
+        if chosen == "inplace":
+            bs = batch_size or max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
+            losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar)
+        else:
+            bs = batch_size or len(data)
+            chunk = max(1, min(len(idx), MEMORY_BUDGET // (4 * per_input * bs)))
+            losses, accs = _vmap(model, data, directions, coords[idx], loss_fn, bs, chunk, bar)
+    return LandscapeSample(
+        coords=coords[idx],
+        losses=losses,
+        accuracies=accs,
+        indices=idx,
+        directions=directions.describe(),
+        n_eval=len(data),
+        meta={
+            "strategy": chosen,
+            "eval_source": data.source,
+            "n_total": len(coords),
+            "shard": list(shard) if shard else [0, 1],
+        },
+        direction_matrix=None if directions.matrix is None else directions.matrix.numpy(),
+    )

@@ -1,0 +1,157 @@
+"""Hessian figures against exact references (SPEC §7). Tolerances are stated per assertion."""
+
+import numpy as np
+import pytest
+import torch
+
+from landscape.density import hessian_density
+from landscape.graph_curvature import graph_curvature
+from landscape.hessian import (
+    HessianProblem,
+    exact_hessian,
+    extreme_eigenvalues,
+    hutchinson_trace,
+    lanczos_eigen,
+    power_iteration,
+    projected_hessian,
+)
+from landscape.pyhessian_tools import pyhessian_top_eigenvalues, pyhessian_trace
+
+from .references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
+
+EIGS = np.array([9.0, 5.0, 3.0, 2.5, 1.0, 0.5, 0.1, -0.2, -1.0, -4.0] + [0.3] * 10)  # P = 20, saddle
+
+
+@pytest.fixture(scope="module")
+def quad():
+    Q = spectrum_matrix(EIGS, seed=1)
+    c = np.random.default_rng(2).standard_normal(len(EIGS))
+    theta = c + 0.1 * np.random.default_rng(3).standard_normal(len(EIGS))  # off the critical point
+    return Quadratic(Q, c, theta), Q, c, theta
+
+
+def test_quadratic_every_figure_exact(quad):
+    model, Q, c, theta = quad
+    prob = HessianProblem(model, dummy_data(), quadratic_loss, batch_size=3)  # 4 uneven batches
+    np.testing.assert_allclose(
+        exact_hessian(model, dummy_data(), quadratic_loss, batch_size=3), Q, rtol=1e-10, atol=1e-12
+    )
+    v = np.random.default_rng(4).standard_normal(len(EIGS))
+    np.testing.assert_allclose(prob.hvp(torch.from_numpy(v)).numpy(), Q @ v, rtol=1e-10)
+    lmax, lmin, _ = extreme_eigenvalues(prob, tol=1e-10)
+    assert lmax == pytest.approx(9.0, rel=1e-5) and lmin == pytest.approx(-4.0, rel=1e-5)
+    top5 = lanczos_eigen(prob, 5, "LA", tol=1e-10).eigenvalues
+    np.testing.assert_allclose(top5, [9, 5, 3, 2.5, 1], rtol=1e-5)
+    bottom2 = lanczos_eigen(prob, 2, "SA", tol=1e-10).eigenvalues
+    np.testing.assert_allclose(bottom2, [-4, -1], rtol=1e-5)
+    # SLQ with as many steps as dimensions recovers the spectrum exactly; first moment = tr/P for each start
+    dens = hessian_density(prob, n_starts=3, steps=20, seed=0)
+    for nodes, w in zip(dens.nodes, dens.weights):
+        assert w.sum() == pytest.approx(1.0, abs=1e-10)
+        assert np.abs(nodes[w > 1e-8][:, None] - EIGS[None]).min(axis=1).max() < 1e-6  # every node is an eigenvalue
+    tr, se = hutchinson_trace(prob, 400, seed=0)
+    assert abs(tr - EIGS.sum()) < 3 * se
+
+
+def test_quadratic_projected_slice_curvature(quad):
+    model, Q, c, theta = quad
+    prob = HessianProblem(model, dummy_data(), quadratic_loss)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        D = rng.standard_normal((2, len(EIGS)))
+        A, g, L0 = projected_hessian(prob, torch.from_numpy(D))
+        A_true = D @ Q @ D.T
+        g_true = D @ Q @ (theta - c)
+        np.testing.assert_allclose(A, A_true, rtol=1e-5)
+        np.testing.assert_allclose(g, g_true, rtol=1e-5)
+        for s in (1.0, 0.3):
+            got, want = graph_curvature(A, g, s), graph_curvature(A_true, g_true, s)
+            np.testing.assert_allclose(got.principal, want.principal, rtol=1e-5)
+            assert got.scalar == pytest.approx(want.scalar, rel=1e-5)
+            assert got.scalar == pytest.approx(2 * got.gauss_kronecker, rel=1e-9)  # k = 2: R = 2K
+
+
+def test_quadratic_pyhessian_largest_magnitude(quad):
+    model, *_ = quad
+    eigs = pyhessian_top_eigenvalues(model, dummy_data(), k=3, loss_fn=quadratic_loss, tol=1e-10, max_iter=5000)
+    np.testing.assert_allclose(eigs, [9.0, 5.0, -4.0], rtol=1e-4)  # largest |λ|: −4 before 3
+
+
+@pytest.fixture(scope="module")
+def mlp_and_exact():
+    model = small_mlp()
+    data = digits_subset(300)
+    H = exact_hessian(model, data)
+    return model, data, H, np.linalg.eigvalsh(H)
+
+
+def test_mlp_lanczos_against_exact(mlp_and_exact):
+    model, data, H, w = mlp_and_exact
+    assert H.shape == (1210, 1210)
+    prob = HessianProblem(model, data, batch_size=128)  # 3 batches, weights 128/300, 128/300, 44/300
+    lmax, lmin, _ = extreme_eigenvalues(prob, tol=1e-10)
+    assert lmax == pytest.approx(w[-1], rel=1e-6)
+    assert lmin == pytest.approx(w[0], rel=1e-4, abs=1e-8)
+    assert w[0] < 0  # the trained tanh net's Hessian is indefinite: λmin is a real test
+    top5 = lanczos_eigen(prob, 5, "LA", tol=1e-10).eigenvalues
+    np.testing.assert_allclose(top5, w[::-1][:5], rtol=1e-6)
+
+
+def test_mlp_trace_and_density(mlp_and_exact):
+    model, data, H, w = mlp_and_exact
+    prob = HessianProblem(model, data)
+    tr, se = hutchinson_trace(prob, 200, seed=1)
+    assert abs(tr - np.trace(H)) < 3 * se
+    # first moment of each start = vᵀHv/P for its own Rademacher v, exactly (Lanczos: α₁ = vᵀHv/‖v‖²)
+    dens = hessian_density(prob, n_starts=40, steps=8, seed=2)
+    rng = np.random.default_rng(2)
+    for nodes, wt in zip(dens.nodes, dens.weights):
+        v = rng.choice([-1.0, 1.0], size=H.shape[0])
+        assert float(np.sum(nodes * wt)) == pytest.approx(v @ H @ v / H.shape[0], rel=1e-6)
+    per_start = [float(np.sum(n * wt)) for n, wt in zip(dens.nodes, dens.weights)]
+    se_m = np.std(per_start, ddof=1) / np.sqrt(len(per_start))
+    assert abs(dens.moment(1) - np.trace(H) / H.shape[0]) < 3 * se_m  # unbiased for tr/P
+    # the largest Ritz value converges to λmax within 60 steps
+    dens = hessian_density(prob, n_starts=2, steps=60, seed=3)
+    assert max(n.max() for n in dens.nodes) == pytest.approx(w[-1], rel=1e-6)
+    grid = np.linspace(w[0] - 1, w[-1] + 1, 2000)
+    mass = np.trapezoid(dens.density(grid), grid)
+    assert mass == pytest.approx(1.0, rel=1e-3)
+
+
+def test_mlp_pyhessian_guarded(mlp_and_exact):
+    model, data, H, w = mlp_and_exact
+    absw = np.sort(np.abs(w))[::-1]
+    # a stale graph in p.grad would double PyHessian's answer: the wrapper clears it
+    loss = torch.nn.functional.cross_entropy(model(data.x), data.y)
+    loss.backward(create_graph=True)
+    model.train()
+    rng_before = torch.random.get_rng_state()
+    top = pyhessian_top_eigenvalues(model, data, k=1, tol=1e-8)
+    assert top[0] == pytest.approx(absw[0], rel=1e-5)
+    assert model.training, "train/eval mode must be restored"
+    assert torch.equal(torch.random.get_rng_state(), rng_before), "global RNG must not be consumed"
+    tr, se = pyhessian_trace(model, data, tol=1e-6, max_iter=100)
+    assert abs(tr - np.trace(H)) < 3 * se
+    for p in model.parameters():
+        p.grad = None
+
+
+def test_power_iteration_baseline(quad):
+    model, *_ = quad
+    prob = HessianProblem(model, dummy_data(), quadratic_loss)
+    lam, n = power_iteration(prob, tol=1e-10)
+    assert lam == pytest.approx(9.0, rel=1e-4) and n > 1
+    lam_min, _ = power_iteration(prob, tol=1e-12, shift=9.0)
+    assert lam_min == pytest.approx(-4.0, rel=1e-4)
+
+
+def test_hvp_under_no_grad_and_float32():
+    model = small_mlp(double=False)
+    data = digits_subset(200, double=False)
+    prob = HessianProblem(model, data)
+    v = torch.randn(prob.num_params)
+    with torch.no_grad():
+        hv = prob.hvp(v)
+    H = exact_hessian(model, data)
+    np.testing.assert_allclose(hv.numpy(), H @ v.numpy(), rtol=1e-3, atol=1e-5)
