@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .data import EvalSubset
 from .directions import Directions
+from .first_layer import try_first_layer_cache
+from .losses import cross_entropy
 from .params import preserved_state, trainable, unflatten
 from .results import LandscapeSample
 
@@ -54,7 +55,7 @@ def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
 
 
 def evaluate(
-    model: nn.Module, data: EvalSubset, loss_fn: LossFn = F.cross_entropy, batch_size: int | None = None
+    model: nn.Module, data: EvalSubset, loss_fn: LossFn = cross_entropy, batch_size: int | None = None
 ) -> tuple[float, float]:
     """Mean loss and accuracy over the whole subset (batches weighted by size), current parameters, no grad."""
     n = len(data)
@@ -81,17 +82,24 @@ def shard_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
     return np.array_split(np.arange(n), world_size)[rank]
 
 
-def _inplace(model, data, directions, coords, loss_fn, batch_size, bar) -> tuple[np.ndarray, np.ndarray]:
+def _inplace(model, data, directions, coords, loss_fn, batch_size, bar, shortcut) -> tuple[np.ndarray, np.ndarray]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
+    cache = try_first_layer_cache(model, data, directions, batch_size, MEMORY_BUDGET) if shortcut else None
     losses, accs = np.empty(len(coords)), np.empty(len(coords))
-    for j, u in enumerate(coords):
-        delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
-        with torch.no_grad():
-            for p, b, d in zip(params, base, delta):
-                p.copy_(b + d.to(b.dtype))
-        losses[j], accs[j] = evaluate(model, data, loss_fn, batch_size)
-        bar.update(1)
+    try:
+        for j, u in enumerate(coords):
+            delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
+            with torch.no_grad():
+                for p, b, d in zip(params, base, delta):
+                    p.copy_(b + d.to(b.dtype))
+            if cache is not None:
+                cache.activate(torch.as_tensor(u))
+            losses[j], accs[j] = evaluate(model, data, loss_fn, batch_size)
+            bar.update(1)
+    finally:
+        if cache is not None:
+            cache.close()
     return losses, accs
 
 
@@ -132,15 +140,17 @@ def sample_landscape(
     data: EvalSubset,
     directions: Directions,
     coords: np.ndarray,
-    loss_fn: LossFn = F.cross_entropy,
+    loss_fn: LossFn = cross_entropy,
     strategy: str = "auto",
     batch_size: int | None = None,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
+    shortcut: bool = True,
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
-    ``shard=(rank, world_size)`` evaluates only that block of rows (see :func:`shard_indices`); the model's
+    ``shard=(rank, world_size)`` evaluates only that block of rows (see :func:`shard_indices`). ``shortcut`` lets
+    the in-place strategy reuse precomputed first-layer terms (exact, see :mod:`landscape.first_layer`). The model's
     parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
@@ -160,7 +170,7 @@ def sample_landscape(
     with preserved_state(model), tqdm(total=len(idx), desc=f"landscape ({chosen})", disable=not progress) as bar:
         if chosen == "inplace":
             bs = batch_size or max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
-            losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar)
+            losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar, shortcut)
         else:
             bs = batch_size or len(data)
             chunk = max(1, min(len(idx), MEMORY_BUDGET // (4 * per_input * bs)))

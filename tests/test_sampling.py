@@ -165,3 +165,39 @@ def test_sampling_rejects_bad_input():
         sample_landscape(model, data, d, np.zeros((3, 3)), progress=False)
     with pytest.raises(ValueError, match="NaN"):
         sample_landscape(model, data, d, np.array([[0, 0], [np.nan, 1]]), progress=False)
+
+
+@pytest.mark.parametrize("freeze_first", [False, True])
+def test_first_layer_shortcut_is_exact(freeze_first):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.ReLU(), nn.Linear(12, 10))
+    if freeze_first:
+        model[1].weight.requires_grad_(False)
+    data = digits_subset(90, double=False)
+    d = make_directions(model, "gaussian", 3, seed=1)
+    u = ball(15, 3, 0.7, seed=2)
+    fast = sample_landscape(model, data, d, u, strategy="inplace", batch_size=40, progress=False)
+    slow = sample_landscape(model, data, d, u, strategy="inplace", batch_size=40, shortcut=False, progress=False)
+    np.testing.assert_allclose(fast.losses, slow.losses, rtol=1e-5)
+    np.testing.assert_array_equal(fast.accuracies, slow.accuracies)
+    assert not model[1]._forward_hooks and not model[1]._forward_pre_hooks and "forward" not in vars(model[1])
+
+
+def test_first_layer_detection():
+    from landscape.first_layer import first_parametrised_module
+
+    x = torch.zeros(2, 1, 8, 8)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    assert first_parametrised_module(mlp, x) is mlp[1]
+    shared = nn.Linear(64, 64)
+    tied = nn.Sequential(nn.Flatten(), shared, shared)  # called twice: no shortcut
+    assert first_parametrised_module(tied, x) is None
+    quad = Quadratic(np.eye(2), np.zeros(2), np.ones(2))  # parameters used directly in forward
+    assert first_parametrised_module(quad, x) is quad
+
+
+def test_fast_cross_entropy_matches_torch():
+    from landscape.losses import cross_entropy
+
+    logits, y = torch.randn(500, 10) * 5, torch.randint(0, 10, (500,))
+    assert float(cross_entropy(logits, y)) == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-6)

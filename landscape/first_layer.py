@@ -1,0 +1,124 @@
+"""Exact shortcut for the first layer during sampling (SPEC §1: f(u) = L(θ* + D u) unchanged).
+
+The first parametrised layer (Linear or Conv) sees the fixed evaluation inputs, and its output is affine in its
+own weights: layer(x; W* + Σ u_j ΔW_j, b* + Σ u_j Δb_j) = layer(x; W*, b*) + Σ u_j layer(x; ΔW_j, Δb_j).
+The k+1 terms are computed once per evaluation batch; each sample then costs k multiply-adds per output instead
+of the layer's full matmul/convolution. Used by the in-place strategy when the terms fit in memory.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import EvalSubset
+from .directions import Directions
+from .params import trainable
+
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def first_parametrised_module(model: nn.Module, example: torch.Tensor) -> nn.Module | None:
+    """The module whose own parameters are used first in a forward pass, if it is called exactly once."""
+    owners = [m for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
+    order: list[nn.Module] = []
+    handles = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod)) for m in owners]
+    try:
+        with torch.no_grad():
+            model(example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    if not order or order.count(order[0]) != 1:
+        return None
+    return order[0]
+
+
+def _apply(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, weight, bias)
+    if layer.padding_mode != "zeros":
+        raise TypeError("padding modes other than zeros are not supported")
+    conv = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}[type(layer)]
+    return conv(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+class FirstLayerCache:
+    """Precomputed first-layer terms per evaluation batch; after ``activate(u)`` the layer returns Z₀ + Σ u_j Z_j
+    (without computing its matmul) for the next pass over the batches, until :meth:`close`."""
+
+    def __init__(self, model: nn.Module, data: EvalSubset, directions: Directions, batch_size: int, layer: nn.Module):
+        self.layer = layer
+        offsets, i = {}, 0
+        for _, p in trainable(model):
+            offsets[id(p)] = (i, p)
+            i += p.numel()
+        weight, bias = layer.weight, layer.bias
+        inputs: list[torch.Tensor] = []
+        grab = layer.register_forward_pre_hook(lambda _m, inp: inputs.append(inp[0].detach()))
+        try:
+            with torch.no_grad():
+                for x, _ in data.batches(batch_size):
+                    model(x)
+        finally:
+            grab.remove()
+
+        def part(row: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor | None:
+            if p is None:
+                return None
+            if id(p) not in offsets:  # frozen parameter: never perturbed
+                return torch.zeros_like(p)
+            start, _ = offsets[id(p)]
+            return row[start : start + p.numel()].view_as(p).to(p.dtype)
+
+        D = directions.matrix
+        assert D is not None
+        with torch.no_grad():
+            self.terms = []
+            for inp in inputs:
+                base = _apply(layer, inp, weight.detach(), None if bias is None else bias.detach())
+                deltas = [_apply(layer, inp, part(r, weight), part(r, bias)) for r in D]
+                self.terms.append(torch.stack([base, *deltas]))
+        self._u = torch.ones(1)
+        self._batch = 0
+        layer.forward = self._forward  # instance attribute shadows the class method until close()
+
+    @staticmethod
+    def nbytes_needed(model: nn.Module, layer: nn.Module, data: EvalSubset, k: int) -> int:
+        out_numel = []
+        h = layer.register_forward_hook(lambda _m, _i, o: out_numel.append(o[0].numel()))
+        try:
+            with torch.no_grad():
+                model(data.x[:1])
+        finally:
+            h.remove()
+        return (k + 1) * len(data) * out_numel[0] * data.x.element_size()
+
+    def activate(self, u: torch.Tensor) -> None:
+        self._u = torch.cat([torch.ones(1, dtype=u.dtype), u])
+        self._batch = 0
+
+    def _forward(self, _x: torch.Tensor) -> torch.Tensor:
+        z = self.terms[self._batch]
+        self._batch += 1
+        return torch.tensordot(self._u.to(z.dtype), z, dims=1)
+
+    def close(self) -> None:
+        if "forward" in vars(self.layer):
+            del self.layer.forward
+        self.terms = []
+
+
+def try_first_layer_cache(
+    model: nn.Module, data: EvalSubset, directions: Directions, batch_size: int, budget: int
+) -> FirstLayerCache | None:
+    """A cache when the shortcut applies (k directions, Linear/Conv first layer, terms within ``budget`` bytes)."""
+    if directions.matrix is None or directions.k > 64:
+        return None
+    layer = first_parametrised_module(model, data.x)
+    if not isinstance(layer, _LAYERS) or getattr(layer, "padding_mode", "zeros") != "zeros":
+        return None
+    if FirstLayerCache.nbytes_needed(model, layer, data, directions.k) > budget:
+        return None
+    return FirstLayerCache(model, data, directions, batch_size, layer)

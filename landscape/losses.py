@@ -1,0 +1,15 @@
+"""Loss functions for landscape evaluation (mean over the batch, SPEC §1)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy with hard labels, as logsumexp − target logit.
+
+    Equal to ``torch.nn.functional.cross_entropy`` (to float rounding) and about 3× faster on (N, 10) logits on
+    CPU, also under ``vmap`` (``log_softmax`` over a short last dimension is slow there).
+    """
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (torch.logsumexp(logits, dim=-1) - picked).mean()
