@@ -7,6 +7,7 @@ import importlib
 
 SUBCOMMANDS = {
     "train": "scripts.train",
+    "validate": "scripts.validate",
 }
 
 

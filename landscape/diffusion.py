@@ -1,0 +1,166 @@
+"""Diffusion curvature of point clouds (SPEC §5): the laziness form (2022) and the comparison form (signed).
+
+Sign convention: positive = bowl/sphere-like, negative = saddle-like (comparison form). The laziness form is
+unsigned, in [0, 1], higher = more positive curvature, comparable only within one graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+from sklearn.neighbors import NearestNeighbors
+
+from .graphs import KnnGraph, PointCloudError, check_cloud, diffuse, knn_graph, transition_matrix
+
+DISTANCES = ("graph", "euclidean")
+
+
+def _queries(n: int, queries) -> np.ndarray:
+    if queries is None:
+        return np.arange(n)
+    q = np.atleast_1d(np.asarray(queries, dtype=np.int64))
+    if q.size == 0 or q.min() < 0 or q.max() >= n:
+        raise PointCloudError(f"query indices must lie in 0..{n - 1}")
+    return q
+
+
+# ------------------------------------------------------------------------------------------------ laziness
+def laziness(
+    X: np.ndarray,
+    t: int = 8,
+    k: int = 30,
+    sigma_k: int = 20,
+    alpha: float = 1.0,
+    kernel: str = "adaptive",
+    bandwidth: float = 3.0,
+    smooth: bool = True,
+) -> np.ndarray:
+    """2022 diffusion curvature: C(x) = mean over y ∈ N(x) of Pᵗ(x, y) (the published code summed; SPEC §5a).
+
+    N(x) = {y : P(x, y) > τ}, τ = mean over rows of each row's ``sigma_k``-th largest one-step entry; then one
+    smoothing step C ← P C. Defaults are the published ones (adaptive kernel, σ_i = 20th-neighbour distance, α = 1,
+    t = 8); ``kernel="global"`` uses σ = ``bandwidth`` × median nearest-neighbour distance instead.
+    """
+    X = check_cloud(X, k)
+    g = knn_graph(X, k)
+    P = transition_matrix(g, kernel, bandwidth * g.median_nn(), sigma_k=sigma_k, alpha=alpha)
+    # τ: mean of each row's sigma_k-th largest entry (self loop included, as in a dense P)
+    rows = np.split(P.data, P.indptr[1:-1])
+    kth = np.array([np.sort(r)[::-1][min(sigma_k, len(r)) - 1] for r in rows])
+    tau = kth.mean()
+    C = np.empty(len(X))
+    for q, rows_t in diffuse(P, np.arange(len(X)), t):
+        nb = P[q].multiply(P[q] > tau)
+        mask = nb.tocsr()
+        mask.data[:] = 1.0
+        counts = np.asarray(mask.sum(1)).ravel()
+        C[q] = np.asarray(mask.multiply(rows_t).sum(1)).ravel() / np.maximum(counts, 1)
+    return P @ C if smooth else C
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+def walk_distance(X: np.ndarray, g: KnnGraph, P, queries: np.ndarray, t: int, distance: str) -> np.ndarray:
+    """W1(δ_x, p^t_x) = Σ_y p^t(x, y) d(x, y) for each query x (SPEC §5b), ground distance ``distance``."""
+    out = np.empty(len(queries))
+    adj = g.adjacency() if distance == "graph" else None
+    for pos, (q, rows) in zip(range(0, len(queries), 2048), diffuse(P, queries, t)):
+        coo = rows.tocoo()
+        if distance == "euclidean":
+            d = np.linalg.norm(X[q[coo.row]] - X[coo.col], axis=1)
+        else:
+            # every t-step walk stays within t edges: a Dijkstra limited to t × the longest edge is exact
+            limit = t * float(g.distances.max()) * (1 + 1e-9)
+            d = np.empty(len(coo.data))
+            for s in range(0, len(q), 256):
+                sel = (coo.row >= s) & (coo.row < s + 256)
+                dist = dijkstra(adj, directed=False, indices=q[s : s + 256], limit=limit)
+                d[sel] = dist[coo.row[sel] - s, coo.col[sel]]
+        out[pos : pos + len(q)] = np.bincount(coo.row, weights=coo.data * d, minlength=len(q))
+    return out
+
+
+def _walk_w1(X, queries, t, k, bandwidth, scale, distance, alpha):
+    g = knn_graph(X, k)
+    P = transition_matrix(g, "global", bandwidth * scale, alpha=alpha)
+    return walk_distance(X, g, P, queries, t, distance)
+
+
+FLATS = ("tangent", "cube")
+
+
+def comparison(
+    X: np.ndarray,
+    flat: np.ndarray | str = "tangent",
+    queries=None,
+    t: int = 16,
+    k: int = 15,
+    bandwidth: float = 3.0,
+    distance: str = "graph",
+    alpha: float = 1.0,
+    intrinsic_dim: int | None = None,
+    patch: int | None = None,
+    n_flat: int = 3,
+    seed: int = 0,
+) -> np.ndarray:
+    """Signed diffusion curvature k_t(x) = 1 − W1(δx, p^t_X(x)) / W1(δx, p^t_flat(x)) (SPEC §5b).
+
+    Both walks use one global Gaussian bandwidth, ``bandwidth`` × the flat side's median nearest-neighbour
+    distance h, α-density normalisation (α = 1: the walk follows the Laplace–Beltrami operator whatever the
+    sampling density), kNN graphs with ``k`` neighbours, and the same ground ``distance`` on both sides (graph
+    shortest paths, or ``euclidean``). The flat copy:
+    - an array (loss graphs, SPEC §5b): the sample locations u, row for row; the same points, so sampling noise
+      cancels;
+    - ``"tangent"``: for each query, its ``patch`` nearest points projected on the local-PCA tangent plane (d =
+      ``intrinsic_dim`` or estimated) — the same points again, the general-cloud analogue of u;
+    - ``"cube"``: the origin + n−1 points uniform in [−1, 1]^d, read at the origin, ``n_flat`` draws averaged;
+      each side measured in its own h (the published general-cloud form).
+    Only the query rows are diffused, so curvature at a few points costs only those rows.
+    """
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    if t < 1 or k < 2 or not bandwidth > 0:
+        raise ValueError(f"need t ≥ 1, k ≥ 2, bandwidth > 0; got t={t}, k={k}, bandwidth={bandwidth}")
+    X = check_cloud(X, k)
+    q = _queries(len(X), queries)
+    walk = lambda Y, qq, h: _walk_w1(Y, qq, t, k, bandwidth, h, distance, alpha)  # noqa: E731
+    if not isinstance(flat, str):
+        F = check_cloud(flat, k, "flat copy")
+        if len(F) != len(X):
+            raise PointCloudError(f"flat copy has {len(F)} points, the cloud {len(X)}; they must match row for row")
+        h = knn_graph(F, k).median_nn()
+        return 1.0 - walk(X, q, h) / walk(F, q, h)
+    if flat not in FLATS:
+        raise ValueError(f"flat must be an array or one of {FLATS}, got {flat!r}")
+    d = intrinsic_dim or estimate_intrinsic_dim(X)
+    if flat == "cube":
+        hx = knn_graph(X, k).median_nn()
+        rng = np.random.default_rng(seed)
+        w_flat = []
+        for _ in range(n_flat):
+            cube = np.vstack([np.zeros((1, d)), rng.uniform(-1, 1, (len(X) - 1, d))])
+            w_flat.append(walk(cube / knn_graph(cube, k).median_nn(), np.array([0]), 1.0)[0])
+        return 1.0 - walk(X / hx, q, 1.0) / float(np.mean(w_flat))
+    m = min(len(X), patch or 40 * t)
+    if m <= k:
+        raise PointCloudError(f"tangent patch of {m} points is too small for k = {k}; raise patch or add samples")
+    _, nbrs = NearestNeighbors(n_neighbors=m).fit(X).kneighbors(X[q])
+    out = np.empty(len(q))
+    n_pca = min(m, max(3 * d, 20))
+    for i, idx in enumerate(nbrs):
+        idx = idx[np.argsort(idx != q[i], kind="stable")]  # the query first
+        local = X[idx] - X[q[i]]
+        near = local[:n_pca]
+        basis = np.linalg.svd(near - near.mean(0), full_matrices=False)[2][:d]
+        U = local @ basis.T
+        h = knn_graph(U, k).median_nn()
+        out[i] = 1.0 - walk(local, np.array([0]), h)[0] / walk(U, np.array([0]), h)[0]
+    return out
+
+
+def estimate_intrinsic_dim(X: np.ndarray, k: int = 20) -> int:
+    """Intrinsic dimension by the TWO-NN maximum-likelihood estimator (Facco et al. 2017), rounded."""
+    g = knn_graph(X, max(2, min(k, len(X) - 1)))
+    r1, r2 = g.distances[:, 0], g.distances[:, 1]
+    mu = r2[r1 > 0] / r1[r1 > 0]
+    mu = mu[mu > 1]
+    return max(1, int(round(len(mu) / np.sum(np.log(mu)))))
