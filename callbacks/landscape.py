@@ -1,0 +1,120 @@
+"""Lightning callback: loss-landscape curvature and Hessian spectrum during training, without disturbing it.
+
+Contract with the LightningModule (any module, not only ours):
+- the probed network is ``pl_module.model`` if that attribute is an ``nn.Module``, else ``pl_module`` itself
+  (or name another attribute with ``model_attr``);
+- the loss is ``loss_fn`` if given, else ``pl_module.loss_fn(outputs, targets)`` if it exists, else
+  cross-entropy; it must return the batch mean;
+- the evaluation data is ``eval_data`` (an :class:`landscape.data.EvalSubset` or ``(x, y)`` tensors) if given,
+  else ``trainer.datamodule.eval_subset(n_eval)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_only
+
+from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
+from landscape.data import EvalSubset, evaluation_subset
+from landscape.losses import cross_entropy
+
+
+class LandscapeCallback(pl.Callback):
+    """Runs :func:`landscape.analysis.analyze_model` every ``every_n_epochs``, at ``at_epochs`` and/or at fit end.
+
+    Logs centre loss, λmax, λmin, trace, diffusion curvature at the centre and the analytic scalar curvature of
+    the sampled slice to every logger, and writes ``sample.npz``, ``results.json`` and figures under
+    ``trainer.log_dir/landscape/epoch=E`` (rank zero only). Weights, optimizer state, RNG streams, BatchNorm
+    statistics and train/eval modes are left exactly as found.
+    """
+
+    def __init__(
+        self,
+        options: AnalysisOptions | None = None,
+        every_n_epochs: int | None = None,
+        at_epochs: tuple[int, ...] = (),
+        at_fit_end: bool = True,
+        eval_data: EvalSubset | tuple[torch.Tensor, torch.Tensor] | None = None,
+        n_eval: int = 500,
+        loss_fn: Callable | None = None,
+        model_attr: str | None = None,
+        figures: bool = True,
+        dirname: str = "landscape",
+    ):
+        if every_n_epochs is not None and every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be ≥ 1, got {every_n_epochs}")
+        self.options = options or AnalysisOptions()
+        self.options.validate()
+        self.every_n_epochs, self.at_epochs, self.at_fit_end = every_n_epochs, set(at_epochs), at_fit_end
+        self.eval_data, self.n_eval, self.loss_fn, self.model_attr = eval_data, n_eval, loss_fn, model_attr
+        self.figures, self.dirname = figures, dirname
+        self.done_epochs: list[int] = []
+        self.last: AnalysisResult | None = None
+
+    # ------------------------------------------------------------------ state (a resumed run continues)
+    def state_dict(self) -> dict[str, Any]:
+        return {"done_epochs": list(self.done_epochs)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.done_epochs = list(state_dict.get("done_epochs", []))
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch
+        due = epoch in self.at_epochs or (self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0)
+        if due and epoch not in self.done_epochs:
+            self._run(trainer, pl_module, epoch)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = max(0, trainer.current_epoch - 1)  # current_epoch is already advanced past the last epoch
+        if self.at_fit_end and epoch not in self.done_epochs:
+            self._run(trainer, pl_module, epoch)
+
+    # ------------------------------------------------------------------ work
+    def _network(self, pl_module: pl.LightningModule) -> torch.nn.Module:
+        if self.model_attr:
+            return getattr(pl_module, self.model_attr)
+        inner = getattr(pl_module, "model", None)
+        return inner if isinstance(inner, torch.nn.Module) else pl_module
+
+    def _data(self, trainer: pl.Trainer, device: torch.device) -> EvalSubset:
+        data = self.eval_data
+        if data is None:
+            dm = trainer.datamodule
+            if dm is None or not hasattr(dm, "eval_subset"):
+                raise ValueError("LandscapeCallback needs eval_data=(x, y) or a datamodule with eval_subset(n)")
+            data = dm.eval_subset(self.n_eval)
+        if isinstance(data, tuple):
+            data = evaluation_subset(data[0], data[1], None, source="given")
+        return EvalSubset(data.x.to(device), data.y.to(device), data.indices, data.source)
+
+    def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        net = self._network(pl_module)
+        loss_fn = self.loss_fn or getattr(pl_module, "loss_fn", None) or cross_entropy
+        data = self._data(trainer, pl_module.device)
+        with torch.inference_mode(False), torch.enable_grad():
+            result = seeded(lambda: analyze_model(net, data, self.options, loss_fn))
+        self.last = result
+        self.done_epochs.append(epoch)
+        metrics = {
+            f"landscape/{k}": v
+            for k, v in result.scalars.items()
+            if k
+            in ("loss_center", "lambda_max", "lambda_min", "trace", "dc_comparison", "dc_laziness", "analytic_scalar")
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+        self._write(trainer, result, epoch)
+
+    @rank_zero_only
+    def _write(self, trainer: pl.Trainer, result: AnalysisResult, epoch: int) -> None:
+        root = Path(trainer.log_dir or trainer.default_root_dir) / self.dirname / f"epoch={epoch}"
+        if self.figures:
+            from landscape.report import analysis_figures
+
+            analysis_figures(result, root)
+        result.save(root)  # results.json last: its presence marks a complete analysis

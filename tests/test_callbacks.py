@@ -1,0 +1,98 @@
+"""The landscape callback on real tiny runs: results, non-interference (bitwise), resume, error paths."""
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from callbacks.landscape import LandscapeCallback
+from landscape.analysis import AnalysisOptions
+from models.datamodule import ImageDataModule
+
+FAST = AnalysisOptions(n_samples=60, grid_points=7, trace_samples=5, top_k=2, density_starts=1, density_steps=10)
+
+
+class TinyBN(pl.LightningModule):
+    """Not our Classifier: a foreign module with BatchNorm, probed through the callback's contract."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.BatchNorm1d(24), nn.ReLU(), nn.Linear(24, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        x = x + 0.01 * torch.randn_like(x)  # consumes the global RNG: any extra draw would change the run
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
+
+
+def fit(tmp_path, callback, epochs=2, ckpt_path=None, name="run"):
+    pl.seed_everything(0, verbose=False)
+    model = TinyBN()
+    dm = ImageDataModule("digits", batch_size=64)
+    cbs = [callback] if callback else []
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        logger=pl.loggers.CSVLogger(tmp_path, name=name),
+        callbacks=cbs,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=True,
+        enable_checkpointing=True,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    return trainer, model
+
+
+def test_callback_does_not_disturb_training(tmp_path):
+    t0, plain = fit(tmp_path, None, name="plain")
+    rng_plain = torch.random.get_rng_state()
+    cb = LandscapeCallback(FAST, every_n_epochs=1, n_eval=150, model_attr="net")
+    t1, probed = fit(tmp_path, cb, name="probed")
+    rng_probed = torch.random.get_rng_state()
+    assert cb.done_epochs == [0, 1]
+    sd0, sd1 = plain.state_dict(), probed.state_dict()
+    assert sd0.keys() == sd1.keys() and all(torch.equal(sd0[k], sd1[k]) for k in sd0)  # weights + BN stats
+    o0, o1 = t0.optimizers[0].state_dict()["state"], t1.optimizers[0].state_dict()["state"]
+    assert all(torch.equal(o0[i]["momentum_buffer"], o1[i]["momentum_buffer"]) for i in o0)
+    assert torch.equal(rng_plain, rng_probed)
+    assert probed.training == plain.training
+
+
+def test_callback_results_logs_and_files(tmp_path):
+    cb = LandscapeCallback(FAST, at_epochs=(0,), at_fit_end=True, n_eval=150, model_attr="net")
+    trainer, _ = fit(tmp_path, cb)
+    assert cb.done_epochs == [0, 1]
+    s = cb.last.scalars
+    assert s["lambda_max"] >= s["lambda_min"] and np.isfinite(s["trace"]) and s["n_nonfinite"] == 0
+    root = tmp_path / "run" / "version_0"
+    for epoch in (0, 1):
+        folder = root / "landscape" / f"epoch={epoch}"
+        for f in ("results.json", "sample.npz", "surface.png", "density.png", "cloud.png"):
+            assert (folder / f).is_file(), f
+    metrics = (root / "metrics.csv").read_text()
+    assert "landscape/lambda_max" in metrics and "landscape/analytic_scalar" in metrics
+
+
+def test_resume_continues_schedule(tmp_path):
+    cb = LandscapeCallback(FAST, every_n_epochs=1, at_fit_end=False, n_eval=100, model_attr="net")
+    trainer, _ = fit(tmp_path, cb, epochs=2, name="first")
+    ckpt = tmp_path / "resume.ckpt"
+    trainer.save_checkpoint(ckpt)
+    cb2 = LandscapeCallback(FAST, every_n_epochs=1, at_fit_end=False, n_eval=100, model_attr="net")
+    fit(tmp_path, cb2, epochs=3, ckpt_path=str(ckpt), name="second")
+    assert cb2.done_epochs == [0, 1, 2]  # restored from the checkpoint, then epoch 2 only
+
+
+def test_callback_bad_setup():
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        LandscapeCallback(every_n_epochs=0)
+    with pytest.raises(ValueError, match="samples"):
+        LandscapeCallback(AnalysisOptions(n_samples=5))
