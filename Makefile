@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/landscape train --model mlp --data digits --epochs 15 --out runs/demo
+	$(BIN)/landscape demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

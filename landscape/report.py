@@ -103,3 +103,29 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["  ".join(c.ljust(width[c]) for c in columns)]
     lines += ["  ".join(fmt(r.get(c, "")).ljust(width[c]) for c in columns) for r in rows]
     return "\n".join(lines)
+
+
+def skip_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, title: str = "") -> None:
+    """Side by side: 2-D surfaces (same levels), spectral densities, curvature bars."""
+    fig = plt.figure(figsize=(13, 7.5))
+    gs = fig.add_gridspec(2, 3)
+    for col, (label, r) in enumerate((("with skips", skip), ("without skips", noskip))):
+        if r.surface is not None:
+            plot_surface(r, fig.add_subplot(gs[0, col]), fig.add_subplot(gs[1, col]), label)
+    ax = fig.add_subplot(gs[0, 2])
+    for label, r in (("with skips", skip), ("without skips", noskip)):
+        if r.density is not None:
+            plot_density(r, ax, label)
+    ax.legend(fontsize=7)
+    ax = fig.add_subplot(gs[1, 2])
+    keys = ["lambda_max", "trace", "analytic_scalar", "dc_comparison", "dc_laziness"]
+    x = np.arange(len(keys))
+    for i, (label, r) in enumerate((("with skips", skip), ("without skips", noskip))):
+        vals = [r.scalars.get(k, np.nan) for k in keys]
+        ax.bar(x + (i - 0.5) * 0.4, np.sign(vals) * np.log10(1 + np.abs(vals)), 0.4, label=label)
+    ax.set_xticks(x, keys, rotation=30, fontsize=7)
+    ax.set_ylabel("sign · log10(1 + |value|)", fontsize=7)
+    ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)

@@ -8,6 +8,9 @@ import importlib
 SUBCOMMANDS = {
     "train": "scripts.train",
     "validate": "scripts.validate",
+    "analyze": "scripts.analyze",
+    "demo": "scripts.demo",
+    "compare": "scripts.compare",
 }
 
 

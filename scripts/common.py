@@ -68,3 +68,28 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
         "--data-dir", default=None, help="folder holding MNIST/raw or cifar-10-batches-py (torchvision layout)"
     )
     g.add_argument("--download", action="store_true", help="download the dataset through torchvision first")
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="mlp", help="mlp, convnet, resnet, resnet20/32/44/56/110, densenet, densenet121")
+    g.add_argument("--widths", type=positive_int, nargs="+", default=None, help="MLP hidden widths (default: 40)")
+    g.add_argument("--no-bias", action="store_true", help="MLP without biases (the 2022 paper's 784-40-10)")
+    g.add_argument("--depth", type=positive_int, default=None, help="ResNet depth 6n+2 (default 20)")
+    g.add_argument("--no-skip", action="store_true", help="ResNet without skip connections")
+    g.add_argument("--width", type=positive_int, default=None, help="ResNet width multiplier (default 1)")
+    g.add_argument("--blocks", type=positive_int, nargs="+", default=None, help="DenseNet block sizes")
+    g.add_argument("--growth", type=positive_int, default=None, help="DenseNet growth rate")
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The architecture options of :func:`add_model_arguments`, for :func:`models.registry.model_config`."""
+    return {
+        "widths": args.widths,
+        "bias": False if args.no_bias else None,
+        "depth": args.depth,
+        "skip": False if args.no_skip else None,
+        "width": args.width,
+        "blocks": args.blocks,
+        "growth": args.growth,
+    }

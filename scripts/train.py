@@ -6,21 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_data_arguments, fail, nonneg_float, nonneg_int, positive_float, positive_int
+from .common import (
+    add_data_arguments,
+    add_model_arguments,
+    fail,
+    model_options,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 DESCRIPTION = "Train a classifier (deterministic on CPU given --seed); writes checkpoints and metrics.csv to --out."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="mlp", help="mlp, convnet, resnet, resnet20/32/44/56/110, densenet, densenet121")
-    g.add_argument("--widths", type=positive_int, nargs="+", default=None, help="MLP hidden widths (default: 40)")
-    g.add_argument("--no-bias", action="store_true", help="MLP without biases (the 2022 paper's 784-40-10)")
-    g.add_argument("--depth", type=positive_int, default=None, help="ResNet depth 6n+2 (default 20)")
-    g.add_argument("--no-skip", action="store_true", help="ResNet without skip connections")
-    g.add_argument("--width", type=positive_int, default=None, help="ResNet width multiplier (default 1)")
-    g.add_argument("--blocks", type=positive_int, nargs="+", default=None, help="DenseNet block sizes")
-    g.add_argument("--growth", type=positive_int, default=None, help="DenseNet growth rate")
+    add_model_arguments(p)
     add_data_arguments(p)
     p.add_argument("--augment", action="store_true", help="random crop + flip on training images (CIFAR-10)")
     o = p.add_argument_group("optimisation")
@@ -65,7 +66,7 @@ def optimisation_settings(args: argparse.Namespace) -> dict:
     return base
 
 
-def train(args: argparse.Namespace) -> dict:
+def train(args: argparse.Namespace, extra_callbacks: list | None = None) -> dict:
     """Run training; returns a summary dict (also written to OUT/train_summary.json)."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
@@ -82,18 +83,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.download:
         dm.prepare_data()
     dm.setup()
-    cfg = model_config(
-        args.model,
-        dm.input_shape,
-        dm.num_classes,
-        widths=args.widths,
-        bias=False if args.no_bias else None,
-        depth=args.depth,
-        skip=False if args.no_skip else None,
-        width=args.width,
-        blocks=args.blocks,
-        growth=args.growth,
-    )
+    cfg = model_config(args.model, dm.input_shape, dm.num_classes, **model_options(args))
     opt = optimisation_settings(args)
     module = Classifier(cfg, epochs=args.epochs, **opt)
     every = (
@@ -106,7 +96,7 @@ def train(args: argparse.Namespace) -> dict:
         if args.save_every
         else {"save_top_k": 0}
     )
-    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, **every)]
+    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, **every), *(extra_callbacks or [])]
     trainer = pl.Trainer(
         max_epochs=args.epochs,
         accelerator=args.accelerator,

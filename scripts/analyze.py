@@ -1,0 +1,129 @@
+"""``landscape analyze``: sampling + diffusion curvature + Hessian spectrum for saved checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+from .common import (
+    add_data_arguments,
+    add_model_arguments,
+    fail,
+    model_options,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
+
+DESCRIPTION = "Analyse checkpoints: loss landscape, diffusion curvature, Hessian spectrum; writes summary.csv."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoints", nargs="+", help="checkpoints from `landscape train`, or state_dict files (+ --model)")
+    p.add_argument("--out", required=True, help="output folder")
+    add_data_arguments(p)
+    add_model_arguments(p)
+    add_analysis_arguments(p)
+
+
+def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("analysis")
+    g.add_argument("--n-eval", type=positive_int, default=1000, help="evaluation subset size (training split)")
+    g.add_argument("--directions", choices=["filter", "gaussian"], default="filter")
+    g.add_argument("--samples", type=positive_int, default=300, help="sampled points in the ball (≥ 20)")
+    g.add_argument("--radius", type=positive_float, default=1.0)
+    g.add_argument("--grid", type=nonneg_int, default=21, help="grid points per axis for the 2-D surface (0: none)")
+    g.add_argument("--loss-scale", type=positive_float, default=1.0, help="s in the point cloud (u, s·L)")
+    g.add_argument("--top-k", type=nonneg_int, default=5)
+    g.add_argument("--trace-samples", type=positive_int, default=30)
+    g.add_argument("--no-hessian", action="store_true")
+    g.add_argument("--seed", type=nonneg_int, default=0, help="directions' and samples' seed")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def options_from(args: argparse.Namespace):
+    from landscape.analysis import AnalysisOptions
+
+    o = AnalysisOptions(
+        directions=args.directions,
+        n_samples=args.samples,
+        radius=args.radius,
+        seed=args.seed,
+        grid_points=args.grid,
+        loss_scale=args.loss_scale,
+        top_k=args.top_k,
+        trace_samples=args.trace_samples,
+        hessian=not args.no_hessian,
+    )
+    try:
+        o.validate()
+    except ValueError as exc:
+        fail(str(exc))
+    return o
+
+
+def run(args: argparse.Namespace) -> int:
+    from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
+    from landscape.data import DataError, evaluation_subset, load_splits
+    from landscape.report import analysis_figures, dc_vs_analytic, format_table
+    from landscape.results import atomic_write_bytes
+    from models.checkpoints import CheckpointError, load_network
+    from models.registry import describe, model_config
+
+    opts = options_from(args)
+    try:
+        splits = load_splits(args.data, args.data_dir, args.download)
+    except DataError as exc:
+        fail(str(exc))
+    data = evaluation_subset(splits.train_x, splits.train_y, args.n_eval, seed=0, source=f"{args.data}:train")
+    try:
+        fallback = model_config(args.model, splits.input_shape, splits.num_classes, **model_options(args))
+    except ValueError as exc:
+        fail(str(exc))
+    out = Path(args.out)
+    rows, failures = [], 0
+    for ck in args.checkpoints:
+        try:
+            net, cfg = load_network(ck, fallback)
+        except CheckpointError as exc:
+            print(f"landscape: error: {exc}", flush=True)
+            failures += 1
+            continue
+        name = (
+            Path(ck).stem
+            if len(args.checkpoints) == len({Path(c).stem for c in args.checkpoints})
+            else str(Path(ck)).replace("/", "_")
+        )
+        result = analyze_model(net, data, opts, progress=not args.quiet)
+        if result.scalars["n_nonfinite"]:
+            print(
+                f"{ck}: {int(result.scalars['n_nonfinite'])} samples had non-finite loss (left out); "
+                "lower --radius to stay in the finite region"
+            )
+        folder = out / name
+        analysis_figures(result, folder)
+        result.save(folder)
+        rows.append(summary_row(str(ck), describe(cfg), result))
+    if rows:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(out / "summary.csv", buf.getvalue().encode())
+        if opts.hessian and opts.curvature:
+            dc_vs_analytic(rows, out / "dc_vs_analytic.png")
+        print(format_table(rows, SUMMARY_COLUMNS))
+        print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
+    return 2 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="landscape analyze", description=DESCRIPTION)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

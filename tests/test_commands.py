@@ -1,0 +1,110 @@
+"""The analysis commands end to end on tiny runs, and their error paths (one line, exit code 2)."""
+
+import csv
+
+import pytest
+import torch
+
+from landscape.analysis import SUMMARY_COLUMNS
+from models import build_model, model_config
+from scripts import cli
+
+FAST = ["--samples", "40", "--grid", "5", "--n-eval", "100", "--trace-samples", "3", "--top-k", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    assert cli.main(["train", "--model", "mlp", "--widths", "16", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_analyze_batch_with_bad_members(tmp_path, trained, capsys):
+    plain = tmp_path / "plain.pt"
+    torch.save(build_model(model_config("mlp", (1, 8, 8), 10, widths=[16])).state_dict(), plain)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(trained.read_bytes()[:3000])
+    wrong = tmp_path / "wrong.pt"
+    torch.save(build_model(model_config("convnet", (1, 8, 8), 10)).state_dict(), wrong)
+    code = cli.main(
+        [
+            "analyze",
+            str(trained),
+            str(truncated),
+            str(plain),
+            str(wrong),
+            str(tmp_path / "none.ckpt"),
+            "--model",
+            "mlp",
+            "--widths",
+            "16",
+            "--out",
+            str(tmp_path / "out"),
+            *FAST,
+        ]
+    )
+    assert code == 2
+    err_lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("landscape: error:")]
+    assert len(err_lines) == 3
+    assert any("truncated.ckpt: corrupt, truncated" in ln for ln in err_lines)
+    assert any("wrong.pt: does not match mlp-16" in ln for ln in err_lines)
+    assert any("none.ckpt: no such checkpoint" in ln for ln in err_lines)
+    with open(tmp_path / "out" / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["checkpoint"] for r in rows] == [str(trained), str(plain)]
+    assert list(rows[0]) == SUMMARY_COLUMNS
+    assert float(rows[0]["lambda_max"]) >= float(rows[0]["lambda_min"])
+    assert (tmp_path / "out" / "last" / "results.json").is_file()
+
+
+def test_analyze_plain_state_dict_needs_model(tmp_path, capsys):
+    plain = tmp_path / "plain.pt"
+    torch.save(build_model(model_config("convnet", (1, 8, 8), 10)).state_dict(), plain)
+    assert cli.main(["analyze", str(plain), "--model", "convnet", "--out", str(tmp_path / "o"), *FAST]) == 0
+
+
+def test_analyze_rejects_nonsense(tmp_path, trained, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", str(trained), "--out", str(tmp_path), "--samples", "5"])
+    assert exc.value.code == 2 and "≥ 20 samples" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", str(trained), "--out", str(tmp_path), "--radius", "-1"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", str(trained), "--out", str(tmp_path), "--data", "mnist", "--data-dir", str(tmp_path)])
+    assert exc.value.code == 2 and "no MNIST IDX files" in capsys.readouterr().err
+
+
+def test_demo_runs(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path), "--epochs", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "mlp-40" in printed and "convnet" in printed
+    with open(tmp_path / "report" / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(float(r["lambda_max"]) > 0 for r in rows)
+    assert list((tmp_path / "mlp" / "landscape").glob("epoch=*/surface.png"))
+
+
+def test_compare_tiny_and_errors(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", "--depth", "8", "--epochs", "1", "--out", str(out), "--no-hessian", *FAST]) == 0
+    assert (out / "skip_vs_noskip.png").is_file() and (out / "comparison.csv").is_file()
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--depth", "21", "--out", str(out)])
+    assert exc.value.code == 2 and "6n+2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a skip checkpoint passed as the no-skip model
+        cli.main(
+            [
+                "compare",
+                "--depth",
+                "8",
+                "--ckpt-skip",
+                str(out / "skip/checkpoints/last.ckpt"),
+                "--ckpt-noskip",
+                str(out / "skip/checkpoints/last.ckpt"),
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+    assert exc.value.code == 2
