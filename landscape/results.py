@@ -37,6 +37,17 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
+def atomic_write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
 def atomic_write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     import io
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 from .common import (
@@ -68,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
     from landscape.data import DataError, evaluation_subset, load_splits
     from landscape.report import analysis_figures, dc_vs_analytic, format_table
-    from landscape.results import atomic_write_bytes
+    from landscape.results import atomic_write_csv
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 
@@ -107,23 +105,9 @@ def run(args: argparse.Namespace) -> int:
         result.save(folder)
         rows.append(summary_row(str(ck), describe(cfg), result))
     if rows:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_bytes(out / "summary.csv", buf.getvalue().encode())
+        atomic_write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS)
         if opts.hessian and opts.curvature:
             dc_vs_analytic(rows, out / "dc_vs_analytic.png")
         print(format_table(rows, SUMMARY_COLUMNS))
         print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
     return 2 if failures else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="landscape analyze", description=DESCRIPTION)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

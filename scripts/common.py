@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import NoReturn
-
-
-class UsageError(RuntimeError):
-    """Bad user input; the message is printed as one line and the command exits with status 2."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -16,44 +13,26 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _number(cast, strict: bool):
+    """argparse type: a finite number of type ``cast`` that is > 0 (``strict``) or ≥ 0."""
+    what = ("a positive " if strict else "a non-negative ") + ("integer" if cast is int else "number")
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (strict and value == 0):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    return parse
 
 
-def nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return value
-
-
-def nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number ≥ 0, got {text}")
-    return value
+positive_int = _number(int, strict=True)
+nonneg_int = _number(int, strict=False)
+positive_float = _number(float, strict=True)
+nonneg_float = _number(float, strict=False)
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -30,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
     from landscape.data import DataError, evaluation_subset, load_splits
     from landscape.report import analysis_figures, format_table, skip_panel
-    from landscape.results import atomic_write_bytes, atomic_write_json
+    from landscape.results import atomic_write_csv, atomic_write_json
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 
@@ -83,22 +81,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append(summary_row(str(ck), describe(cfg_loaded), result))
         results[label] = result
     skip_panel(results["skip"], results["noskip"], out / "skip_vs_noskip.png", f"ResNet-{args.depth} on {args.data}")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(out / "comparison.csv", buf.getvalue().encode())
+    atomic_write_csv(out / "comparison.csv", rows, SUMMARY_COLUMNS)
     atomic_write_json(out / "comparison.json", {k: r.to_dict() for k, r in results.items()})
     print("\n" + format_table(rows, SUMMARY_COLUMNS[1:]))
     print(f"\nwrote {out / 'skip_vs_noskip.png'}, {out / 'comparison.csv'} ({time.perf_counter() - t0:.0f} s)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="landscape compare", description=DESCRIPTION)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

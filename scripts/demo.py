@@ -4,8 +4,6 @@ landscape callback attached, then print a summary table and write a report folde
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from callbacks.landscape import LandscapeCallback
     from landscape.analysis import SUMMARY_COLUMNS, AnalysisOptions, summary_row
     from landscape.report import format_table
-    from landscape.results import atomic_write_bytes, atomic_write_json
+    from landscape.results import atomic_write_csv, atomic_write_json
 
     from .train import add_arguments as train_arguments
     from .train import train
@@ -55,11 +53,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
         results[model] = {"train": summary, "landscape": cb.last.to_dict()}
     report = out / "report"
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=[*SUMMARY_COLUMNS, "val_acc"])
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(report / "summary.csv", buf.getvalue().encode())
+    atomic_write_csv(report / "summary.csv", rows, [*SUMMARY_COLUMNS, "val_acc"])
     atomic_write_json(report / "results.json", results)
     cols = [
         "model",
@@ -79,13 +73,3 @@ def run(args: argparse.Namespace) -> int:
         f"({time.perf_counter() - t_start:.0f} s)"
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="landscape demo", description=DESCRIPTION)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -141,13 +141,3 @@ def run(args: argparse.Namespace) -> int:
         f"val_loss {s['val_loss']:.4f} after {s['epochs']} epochs; checkpoint {s['checkpoint']}"
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="landscape train", description=DESCRIPTION)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.plots import estimate_vs_truth
-    from landscape.results import atomic_write_bytes
+    from landscape.results import atomic_write_csv
     from landscape.validation import COLUMNS, Config
     from landscape.validation import run as run_benchmark
 
@@ -33,11 +31,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rows = run_benchmark(cfg, progress=lambda line: print(line, flush=True), do_sweep=not args.no_sweep)
     elapsed = time.perf_counter() - t0
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(out / "validation.csv", buf.getvalue().encode())
+    atomic_write_csv(out / "validation.csv", rows, COLUMNS)
     estimate_vs_truth(cfg.scatter, out / "estimate_vs_truth.png")
     print(f"\n{'benchmark':<34}{'estimator':<20}{'metric':<15}{'value':>8}{'anchor':>9}")
     for r in rows:
@@ -49,13 +43,3 @@ def run(args: argparse.Namespace) -> int:
         f"{out / 'estimate_vs_truth.png'}"
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="landscape validate", description=DESCRIPTION)
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,3 +21,15 @@ def test_documented_subcommands_exist():
     commands = set(re.findall(r"landscape ([a-z]+) --", README)) | set(re.findall(r"`landscape ([a-z]+)`", README))
     assert "train" in commands
     assert commands <= set(SUBCOMMANDS), commands - set(SUBCOMMANDS)
+
+
+def test_every_subcommand_has_help(capsys):
+    import pytest
+
+    from scripts import cli
+
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            cli.main([name, "--help"])
+        assert exc.value.code == 0
+        assert "usage: landscape " + name in capsys.readouterr().out
