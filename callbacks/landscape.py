@@ -5,8 +5,9 @@ Contract with the LightningModule (any module, not only ours):
   (or name another attribute with ``model_attr``);
 - the loss is ``loss_fn`` if given, else ``pl_module.loss_fn(outputs, targets)`` if it exists, else
   cross-entropy; it must return the batch mean;
-- the evaluation data is ``eval_data`` (an :class:`landscape.data.EvalSubset` or ``(x, y)`` tensors) if given,
-  else ``trainer.datamodule.eval_subset(n_eval)``.
+- the evaluation data is ``eval_data`` if given (an :class:`landscape.data.EvalSubset`, ``(x, y)`` tensors, or a
+  DataLoader — its first ``n_eval`` examples; use one without shuffling or augmentation), else
+  ``trainer.datamodule.eval_subset(n_eval)``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.data import DataLoader
 
 from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
 from landscape.data import EvalSubset, evaluation_subset
@@ -38,7 +40,7 @@ class LandscapeCallback(pl.Callback):
         every_n_epochs: int | None = None,
         at_epochs: tuple[int, ...] = (),
         at_fit_end: bool = True,
-        eval_data: EvalSubset | tuple[torch.Tensor, torch.Tensor] | None = None,
+        eval_data: EvalSubset | tuple[torch.Tensor, torch.Tensor] | DataLoader | None = None,
         n_eval: int = 500,
         loss_fn: Callable | None = None,
         model_attr: str | None = None,
@@ -88,6 +90,15 @@ class LandscapeCallback(pl.Callback):
             if dm is None or not hasattr(dm, "eval_subset"):
                 raise ValueError("LandscapeCallback needs eval_data=(x, y) or a datamodule with eval_subset(n)")
             data = dm.eval_subset(self.n_eval)
+        if isinstance(data, DataLoader):
+            xs, ys, n = [], [], 0
+            for x, y in data:  # the first n_eval examples, in the loader's order
+                xs.append(x)
+                ys.append(y)
+                n += len(y)
+                if n >= self.n_eval:
+                    break
+            data = (torch.cat(xs)[: self.n_eval], torch.cat(ys)[: self.n_eval])
         if isinstance(data, tuple):
             data = evaluation_subset(data[0], data[1], None, source="given")
         return EvalSubset(data.x.to(device), data.y.to(device), data.indices, data.source)

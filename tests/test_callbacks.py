@@ -96,3 +96,17 @@ def test_callback_bad_setup():
         LandscapeCallback(every_n_epochs=0)
     with pytest.raises(ValueError, match="samples"):
         LandscapeCallback(AnalysisOptions(n_samples=5))
+
+
+def test_eval_data_from_dataloader(tmp_path):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    dm = ImageDataModule("digits")
+    sub = dm.eval_subset(120)
+    loader = DataLoader(TensorDataset(sub.x, sub.y), batch_size=50, shuffle=False)
+    a = LandscapeCallback(FAST, eval_data=loader, n_eval=120, model_attr="net", figures=False)
+    b = LandscapeCallback(FAST, eval_data=(sub.x, sub.y), model_attr="net", figures=False)
+    fit(tmp_path, a, epochs=1, name="loader")
+    fit(tmp_path, b, epochs=1, name="tensors")
+    assert a.last.scalars["loss_center"] == b.last.scalars["loss_center"]
+    assert a.last.scalars["lambda_max"] == pytest.approx(b.last.scalars["lambda_max"], rel=1e-6)
