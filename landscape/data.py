@@ -21,7 +21,6 @@ from torch.utils.data import Dataset
 
 DATASETS = ("digits", "mnist", "cifar10")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
-INPUT_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)

@@ -62,7 +62,7 @@ def laziness(
 def walk_distance(X: np.ndarray, g: KnnGraph, P, queries: np.ndarray, t: int, distance: str) -> np.ndarray:
     """W1(δ_x, p^t_x) = Σ_y p^t(x, y) d(x, y) for each query x (SPEC §5b), ground distance ``distance``."""
     out = np.empty(len(queries))
-    adj = g.adjacency() if distance == "graph" else None
+    adj = g.adjacency if distance == "graph" else None
     for pos, (q, rows) in zip(range(0, len(queries), 2048), diffuse(P, queries, t)):
         coo = rows.tocoo()
         if distance == "euclidean":
@@ -79,9 +79,8 @@ def walk_distance(X: np.ndarray, g: KnnGraph, P, queries: np.ndarray, t: int, di
     return out
 
 
-def _walk_w1(X, queries, t, k, bandwidth, scale, distance, alpha):
-    g = knn_graph(X, k)
-    P = transition_matrix(g, "global", bandwidth * scale, alpha=alpha)
+def _walk_w1(X, g, queries, t, sigma, distance, alpha):
+    P = transition_matrix(g, "global", sigma, alpha=alpha)
     return walk_distance(X, g, P, queries, t, distance)
 
 
@@ -122,24 +121,31 @@ def comparison(
         raise ValueError(f"need t ≥ 1, k ≥ 2, bandwidth > 0; got t={t}, k={k}, bandwidth={bandwidth}")
     X = check_cloud(X, k)
     q = _queries(len(X), queries)
-    walk = lambda Y, qq, h: _walk_w1(Y, qq, t, k, bandwidth, h, distance, alpha)  # noqa: E731
+
+    def walk(Y: np.ndarray, g: KnnGraph, qq: np.ndarray, h: float) -> np.ndarray:
+        return _walk_w1(Y, g, qq, t, bandwidth * h, distance, alpha)
+
     if not isinstance(flat, str):
         F = check_cloud(flat, k, "flat copy")
         if len(F) != len(X):
             raise PointCloudError(f"flat copy has {len(F)} points, the cloud {len(X)}; they must match row for row")
-        h = knn_graph(F, k).median_nn()
-        return 1.0 - walk(X, q, h) / walk(F, q, h)
+        gF = knn_graph(F, k)
+        h = gF.median_nn()
+        return 1.0 - walk(X, knn_graph(X, k), q, h) / walk(F, gF, q, h)
     if flat not in FLATS:
         raise ValueError(f"flat must be an array or one of {FLATS}, got {flat!r}")
     d = intrinsic_dim or estimate_intrinsic_dim(X)
-    if flat == "cube":
-        hx = knn_graph(X, k).median_nn()
+    if flat == "cube":  # each side in units of its own median NN distance h
+        gX = knn_graph(X, k)
+        hx = gX.median_nn()
         rng = np.random.default_rng(seed)
         w_flat = []
         for _ in range(n_flat):
             cube = np.vstack([np.zeros((1, d)), rng.uniform(-1, 1, (len(X) - 1, d))])
-            w_flat.append(walk(cube / knn_graph(cube, k).median_nn(), np.array([0]), 1.0)[0])
-        return 1.0 - walk(X / hx, q, 1.0) / float(np.mean(w_flat))
+            gc = knn_graph(cube, k)
+            hc = gc.median_nn()
+            w_flat.append(walk(cube, gc, np.array([0]), hc)[0] / hc)
+        return 1.0 - (walk(X, gX, q, hx) / hx) / float(np.mean(w_flat))
     m = min(len(X), patch or 40 * t)
     if m <= k:
         raise PointCloudError(f"tangent patch of {m} points is too small for k = {k}; raise patch or add samples")
@@ -152,8 +158,9 @@ def comparison(
         near = local[:n_pca]
         basis = np.linalg.svd(near - near.mean(0), full_matrices=False)[2][:d]
         U = local @ basis.T
-        h = knn_graph(U, k).median_nn()
-        out[i] = 1.0 - walk(local, np.array([0]), h)[0] / walk(U, np.array([0]), h)[0]
+        gU = knn_graph(U, k)
+        h = gU.median_nn()
+        out[i] = 1.0 - walk(local, knn_graph(local, k), np.array([0]), h)[0] / walk(U, gU, np.array([0]), h)[0]
     return out
 
 

@@ -6,6 +6,7 @@ Never a dense n×n matrix: a KD-tree kNN graph (scikit-learn) with kernel weight
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,8 +48,9 @@ class KnnGraph:
     def median_nn(self) -> float:
         return float(np.median(self.distances[:, 0]))
 
+    @cached_property
     def adjacency(self) -> sp.csr_matrix:
-        """Symmetric sparse matrix of edge lengths (an edge if either endpoint lists the other)."""
+        """Symmetric sparse matrix of edge lengths (an edge if either endpoint lists the other); built once."""
         n, k = self.indices.shape
         rows = np.repeat(np.arange(n), k)
         A = sp.csr_matrix((self.distances.ravel(), (rows, self.indices.ravel())), shape=(n, n))
@@ -85,7 +87,7 @@ def transition_matrix(
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     n, k = g.indices.shape
-    D = g.adjacency()
+    D = g.adjacency
     D = D.tocoo()
     d2 = D.data**2
     if kernel == "global":

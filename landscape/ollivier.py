@@ -16,7 +16,7 @@ def ollivier_ricci(X: np.ndarray, k: int = 10, queries=None, idleness: float = 0
     ``ot.emd2`` on graph shortest-path costs. Positive on spheres, negative on saddles.
     """
     X = check_cloud(X, k)
-    A = knn_graph(X, k).adjacency()
+    A = knn_graph(X, k).adjacency
     n = len(X)
     q = np.arange(n) if queries is None else np.atleast_1d(np.asarray(queries, dtype=np.int64))
     nbrs = [A.indices[A.indptr[i] : A.indptr[i + 1]] for i in range(n)]

@@ -30,10 +30,6 @@ def unflatten(vec: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]
     return out
 
 
-def get_vector(model: nn.Module) -> torch.Tensor:
-    return flatten([p.detach() for _, p in trainable(model)])
-
-
 @contextmanager
 def preserved_state(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
     """Restore parameters, buffers, ``requires_grad``, ``.grad`` and train/eval flags bitwise on exit.

@@ -44,14 +44,3 @@ def estimate_vs_truth(scatter: dict, path: str | Path) -> None:
                 ax.set_xlabel("true scalar curvature", fontsize=7)
     fig.tight_layout()
     save(fig, path)
-
-
-def spectral_density(grid: np.ndarray, density: np.ndarray, path: str | Path, title: str = "") -> None:
-    """Eigenvalue spectral density on a log scale."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.semilogy(grid, np.maximum(density, 1e-12))
-    ax.set_xlabel("eigenvalue")
-    ax.set_ylabel("density")
-    ax.set_ylim(bottom=max(1e-8, float(np.max(density)) * 1e-8))
-    ax.set_title(title, fontsize=9)
-    save(fig, path)
