@@ -62,20 +62,26 @@ def options_from(args: argparse.Namespace):
     return o
 
 
+def load_eval_data(args: argparse.Namespace):
+    """(splits, fixed evaluation subset of the training split) from the data options; one error line if bad."""
+    from landscape.data import DataError, evaluation_subset, load_splits
+
+    try:
+        splits = load_splits(args.data, args.data_dir, args.download)
+    except DataError as exc:
+        fail(str(exc))
+    return splits, evaluation_subset(splits.train_x, splits.train_y, args.n_eval, seed=0, source=f"{args.data}:train")
+
+
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
-    from landscape.data import DataError, evaluation_subset, load_splits
     from landscape.report import analysis_figures, dc_vs_analytic, format_table
     from landscape.results import atomic_write_csv
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 
     opts = options_from(args)
-    try:
-        splits = load_splits(args.data, args.data_dir, args.download)
-    except DataError as exc:
-        fail(str(exc))
-    data = evaluation_subset(splits.train_x, splits.train_y, args.n_eval, seed=0, source=f"{args.data}:train")
+    splits, data = load_eval_data(args)
     try:
         fallback = model_config(args.model, splits.input_shape, splits.num_classes, **model_options(args))
     except ValueError as exc:

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .analyze import add_analysis_arguments, options_from
+from .analyze import add_analysis_arguments, load_eval_data, options_from
 from .common import add_data_arguments, fail, positive_int
 
 DESCRIPTION = "Compare ResNet-D with and without skip connections: same directions' seeds, same evaluation subset."
@@ -26,7 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
-    from landscape.data import DataError, evaluation_subset, load_splits
     from landscape.report import analysis_figures, format_table, skip_panel
     from landscape.results import atomic_write_csv, atomic_write_json
     from models.checkpoints import CheckpointError, load_network
@@ -38,11 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.depth < 8 or (args.depth - 2) % 6:
         fail(f"--depth must be 6n+2 (20, 32, 44, 56, 110), got {args.depth}")
     opts = options_from(args)
-    try:
-        splits = load_splits(args.data, args.data_dir, args.download)
-    except DataError as exc:
-        fail(str(exc))
-    data = evaluation_subset(splits.train_x, splits.train_y, args.n_eval, seed=0, source=f"{args.data}:train")
+    splits, data = load_eval_data(args)
     out, t0 = Path(args.out), time.perf_counter()
     tp = argparse.ArgumentParser()
     train_arguments(tp)
