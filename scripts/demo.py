@@ -55,18 +55,7 @@ def run(args: argparse.Namespace) -> int:
     report = out / "report"
     atomic_write_csv(report / "summary.csv", rows, [*SUMMARY_COLUMNS, "val_acc"])
     atomic_write_json(report / "results.json", results)
-    cols = [
-        "model",
-        "val_acc",
-        "loss_center",
-        "lambda_max",
-        "lambda_min",
-        "trace",
-        "dc_laziness",
-        "dc_comparison",
-        "analytic_scalar",
-        "n_points",
-    ]
+    cols = ["model", "val_acc", *SUMMARY_COLUMNS[2:-1]]  # the summary columns, without checkpoint/n_nonfinite
     print("\n" + format_table(rows, cols))
     print(
         f"\nreport: {report}/summary.csv, {report}/results.json; figures under {out}/<model>/landscape/epoch=*/ "
