@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
 from landscape.data import EvalSubset, evaluation_subset
+from landscape.distributed import current_comm
 from landscape.losses import cross_entropy
 
 
@@ -32,6 +33,11 @@ class LandscapeCallback(pl.Callback):
     the sampled slice to every logger, and writes ``sample.npz``, ``results.json`` and figures under
     ``trainer.log_dir/landscape/epoch=E`` (rank zero only). Weights, optimizer state, RNG streams, BatchNorm
     statistics and train/eval modes are left exactly as found.
+
+    Under a distributed strategy (DDP over ``torch.distributed``) every rank takes part: the sample rows and the
+    Hessian's evaluation subset are split across ranks and gathered, so rank zero writes the same files as a
+    single-process run. If any rank fails, every rank raises ``landscape.distributed.RankFailure`` and no
+    ``results.json`` is written for that epoch.
     """
 
     def __init__(
@@ -104,11 +110,17 @@ class LandscapeCallback(pl.Callback):
         return EvalSubset(data.x.to(device), data.y.to(device), data.indices, data.source)
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        comm = current_comm()  # the strategy's process group under DDP (every rank runs this hook)
         net = self._network(pl_module)
         loss_fn = self.loss_fn or getattr(pl_module, "loss_fn", None) or cross_entropy
-        data = self._data(trainer, pl_module.device)
+        data = comm.run("preparing the evaluation data", lambda: self._data(trainer, pl_module.device))
         with torch.inference_mode(False), torch.enable_grad():
-            result = seeded(lambda: analyze_model(net, data, self.options, loss_fn))
+            result = seeded(lambda: analyze_model(net, data, self.options, loss_fn, comm=comm))
+        # a write error on rank zero must stop every rank, not leave the others waiting in the next collective
+        root = (
+            Path(trainer.log_dir or trainer.default_root_dir) / self.dirname / f"epoch={epoch}"
+        )  # all ranks: collective
+        comm.run("writing the landscape results", lambda: self._write(root, result))
         self.last = result
         self.done_epochs.append(epoch)
         metrics = {
@@ -119,11 +131,9 @@ class LandscapeCallback(pl.Callback):
         }
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
-        self._write(trainer, result, epoch)
 
     @rank_zero_only
-    def _write(self, trainer: pl.Trainer, result: AnalysisResult, epoch: int) -> None:
-        root = Path(trainer.log_dir or trainer.default_root_dir) / self.dirname / f"epoch={epoch}"
+    def _write(self, root: Path, result: AnalysisResult) -> None:
         if self.figures:
             from landscape.report import analysis_figures
 

@@ -19,11 +19,12 @@ from .data import EvalSubset
 from .density import SpectralDensity, hessian_density
 from .diffusion import comparison, laziness
 from .directions import make_directions
+from .distributed import Comm
 from .graph_curvature import graph_curvature
 from .hessian import HessianProblem, extreme_eigenvalues, hutchinson_trace, lanczos_eigen, projected_hessian
 from .losses import cross_entropy
 from .results import LandscapeSample, atomic_write_json
-from .sampling import sample_landscape
+from .sampling import sample_on_ranks
 
 SUMMARY_COLUMNS = [
     "checkpoint",
@@ -79,6 +80,7 @@ class AnalysisResult:
     principal_curvatures: list[float] = field(default_factory=list)
     pointwise_dc: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    world_size: int = 1  # processes the work was split over
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,7 @@ class AnalysisResult:
             "top_eigenvalues": self.top_eigenvalues,
             "principal_curvatures": self.principal_curvatures,
             "timings_s": self.timings,
+            "world_size": self.world_size,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
         }
@@ -106,20 +109,28 @@ def analyze_model(
     options: AnalysisOptions | None = None,
     loss_fn: Callable = cross_entropy,
     progress: bool = False,
+    comm: Comm | None = None,
 ) -> AnalysisResult:
-    """Run every measurement on ``model`` at its current weights θ*; the model is left exactly as it was."""
+    """Run every measurement on ``model`` at its current weights θ*; the model is left exactly as it was.
+
+    With a multi-rank ``comm`` (:mod:`landscape.distributed`; call it on every rank with the same model, data and
+    options) the sample rows and the Hessian's evaluation subset are split across ranks and every rank returns the
+    same result as one process would; a failure on any rank raises ``RankFailure`` on all of them.
+    """
     o = options or AnalysisOptions()
     o.validate()
+    comm = comm or Comm()
+    progress = progress and comm.is_zero
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     if o.directions not in ("filter", "gaussian"):
         raise ValueError(f"analysis directions must be filter or gaussian, got {o.directions!r}")
     D = make_directions(model, o.directions, o.k, seed=o.seed)
     coords = make_coordinates(o.scheme, o.k, n=o.n_samples, radius=o.radius, seed=o.seed)
-    sample = sample_landscape(model, data, D, coords, loss_fn, progress=progress)
+    sample = sample_on_ranks(comm, model, data, D, coords, loss_fn, progress=progress)
     surface = None
     if o.grid_points and o.k == 2:
-        surface = sample_landscape(model, data, D, grid(o.radius, o.grid_points, 2), loss_fn, progress=progress)
+        surface = sample_on_ranks(comm, model, data, D, grid(o.radius, o.grid_points, 2), loss_fn, progress=progress)
     times["sampling"] = time.perf_counter() - t0
     s: dict[str, float] = {
         "loss_center": sample.center_loss,
@@ -127,22 +138,14 @@ def analyze_model(
         "n_points": float(len(sample.losses)),
         "n_nonfinite": float(sample.n_nonfinite),
     }
-    result = AnalysisResult(s, asdict(o), sample, surface, timings=times)
+    result = AnalysisResult(s, asdict(o), sample, surface, timings=times, world_size=comm.world_size)
     if o.curvature:
         t0 = time.perf_counter()
-        cloud = sample.point_cloud(o.loss_scale)
-        if sample.finite[0] and len(cloud) >= 20:
-            u = sample.coords[sample.finite]
-            dc = comparison(cloud, u, queries=None, t=o.dc_t, k=min(15, len(cloud) - 1))
-            result.pointwise_dc = dc
-            s["dc_comparison"] = float(dc[0])
-            s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
-        else:
-            s["dc_comparison"] = s["dc_laziness"] = float("nan")
+        comm.run("diffusion curvature", lambda: _diffusion_curvature(result, o))
         times["diffusion_curvature"] = time.perf_counter() - t0
     if o.hessian:
         t0 = time.perf_counter()
-        prob = HessianProblem(model, data, loss_fn)
+        prob = HessianProblem(model, data, loss_fn, comm=comm)
         s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
         if o.top_k:
             result.top_eigenvalues = lanczos_eigen(prob, o.top_k, "LA", tol=o.tol, seed=o.seed).eigenvalues.tolist()
@@ -157,6 +160,19 @@ def analyze_model(
         s["n_hvp"] = float(prob.n_hvp)
         times["hessian"] = time.perf_counter() - t0
     return result
+
+
+def _diffusion_curvature(result: AnalysisResult, o: AnalysisOptions) -> None:
+    s, sample = result.scalars, result.sample
+    cloud = sample.point_cloud(o.loss_scale)
+    if sample.finite[0] and len(cloud) >= 20:
+        u = sample.coords[sample.finite]
+        dc = comparison(cloud, u, queries=None, t=o.dc_t, k=min(15, len(cloud) - 1))
+        result.pointwise_dc = dc
+        s["dc_comparison"] = float(dc[0])
+        s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
+    else:
+        s["dc_comparison"] = s["dc_laziness"] = float("nan")
 
 
 def summary_row(name: str, model_name: str, r: AnalysisResult) -> dict[str, Any]:

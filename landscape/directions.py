@@ -58,7 +58,7 @@ def filter_normalize(model: nn.Module, d: torch.Tensor, bias_mode: str = "zero")
         raise ValueError(f"bias_mode must be 'zero' or 'copy', got {bias_mode!r}")
     out, i = [], 0
     for _, p in trainable(model):
-        w = p.detach().to(torch.float32)
+        w = p.detach().to("cpu", torch.float32)  # directions live on the CPU, whatever the model's device
         di = d[i : i + w.numel()].view_as(w).clone()
         i += w.numel()
         if w.dim() <= 1:

@@ -70,7 +70,7 @@ class FirstLayerCache:
             if id(p) not in offsets:  # frozen parameter: never perturbed
                 return torch.zeros_like(p)
             start, _ = offsets[id(p)]
-            return row[start : start + p.numel()].view_as(p).to(p.dtype)
+            return row[start : start + p.numel()].view_as(p).to(p.device, p.dtype)
 
         D = directions.matrix
         assert D is not None
@@ -102,7 +102,7 @@ class FirstLayerCache:
     def _forward(self, _x: torch.Tensor) -> torch.Tensor:
         z = self.terms[self._batch]
         self._batch += 1
-        return torch.tensordot(self._u.to(z.dtype), z, dims=1)
+        return torch.tensordot(self._u.to(z.device, z.dtype), z, dims=1)
 
     def close(self) -> None:
         if "forward" in vars(self.layer):

@@ -16,6 +16,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from .data import EvalSubset
+from .distributed import Comm, sum_with_errors
 from .params import flatten, preserved_state, trainable, unflatten
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -36,13 +37,27 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 class HessianProblem:
     """L(θ) = mean loss over ``data`` (batches weighted by size / N), model in eval mode; counts HVPs.
 
-    Works under ``torch.no_grad`` callers (Lightning validation hooks): gradients are enabled locally.
+    Works under ``torch.no_grad`` callers (Lightning validation hooks): gradients are enabled locally. With a
+    multi-rank ``comm`` (:mod:`landscape.distributed`) every rank holds the whole subset, back-propagates over its
+    own contiguous block with the same weights size / N, and the blocks' sums are added across ranks: every rank
+    gets the same H v, equal to the single-process one up to rounding, and a failed rank stops all of them.
     """
 
-    def __init__(self, model: nn.Module, data: EvalSubset, loss_fn: LossFn = F.cross_entropy, batch_size: int = 1024):
+    def __init__(
+        self,
+        model: nn.Module,
+        data: EvalSubset,
+        loss_fn: LossFn = F.cross_entropy,
+        batch_size: int = 1024,
+        comm: Comm | None = None,
+    ):
         if len(data) == 0:
             raise ValueError("the evaluation subset is empty")
         self.model, self.data, self.loss_fn, self.batch_size = model, data, loss_fn, batch_size
+        self.comm = comm or Comm()
+        blk = self.comm.block(len(data))
+        lo, hi = (int(blk[0]), int(blk[-1]) + 1) if len(blk) else (0, 0)
+        self.local = EvalSubset(data.x[lo:hi], data.y[lo:hi], data.indices[lo:hi], data.source)
         self.params = [p for _, p in trainable(model)]
         self.num_params = sum(p.numel() for p in self.params)
         self.n_hvp = 0
@@ -50,29 +65,39 @@ class HessianProblem:
     def _batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(self.model(x), y) * (len(y) / len(self.data))
 
-    def loss_and_grad(self) -> tuple[float, torch.Tensor]:
-        total, grad = 0.0, [torch.zeros_like(p) for p in self.params]
+    def _local_loss_and_grad(self) -> torch.Tensor:
+        total = torch.zeros(1, dtype=self.params[0].dtype, device=self.params[0].device)
+        grad = [torch.zeros_like(p) for p in self.params]
         with _eval_mode(self.model):
-            for x, y in self.data.batches(self.batch_size):
+            for x, y in self.local.batches(self.batch_size):
                 loss = self._batch_loss(x, y)
                 gs = torch.autograd.grad(loss, self.params)
-                total += float(loss.detach())
+                total += loss.detach()
                 grad = [a + b for a, b in zip(grad, gs)]
-        return total, flatten(grad).detach()
+        return torch.cat([total, flatten(grad).detach()])
 
-    def hvp(self, v: torch.Tensor) -> torch.Tensor:
-        """H v for a flat vector v (P,), by double back-propagation, batch by batch."""
-        v = v.to(self.params[0].dtype)
+    def loss_and_grad(self) -> tuple[float, torch.Tensor]:
+        like = torch.zeros(self.num_params + 1, dtype=self.params[0].dtype, device=self.params[0].device)
+        out = sum_with_errors(self.comm, "the loss gradient", self._local_loss_and_grad, like)
+        return float(out[0]), out[1:].cpu()
+
+    def _local_hvp(self, v: torch.Tensor) -> torch.Tensor:
         vs = unflatten(v, self.params)
         out = [torch.zeros_like(p) for p in self.params]
         with _eval_mode(self.model):
-            for x, y in self.data.batches(self.batch_size):
+            for x, y in self.local.batches(self.batch_size):
                 gs = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
                 dot = sum((g * vi).sum() for g, vi in zip(gs, vs))
                 hv = torch.autograd.grad(dot, self.params, allow_unused=True)
                 out = [o + (h if h is not None else 0) for o, h in zip(out, hv)]
-        self.n_hvp += 1
         return flatten([o.detach() for o in out])
+
+    def hvp(self, v: torch.Tensor) -> torch.Tensor:
+        """H v (on the CPU) for a flat vector v (P,), by double back-propagation, batch by batch, summed over ranks."""
+        v = v.to(dtype=self.params[0].dtype, device=self.params[0].device)
+        out = sum_with_errors(self.comm, "a Hessian-vector product", lambda: self._local_hvp(v), v)
+        self.n_hvp += 1
+        return out.cpu()
 
     def operator(self) -> LinearOperator:
         """H as a symmetric scipy ``LinearOperator`` (float64 in and out)."""

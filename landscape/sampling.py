@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import EvalSubset
 from .directions import Directions
+from .distributed import Comm
 from .first_layer import try_first_layer_cache
 from .losses import cross_entropy
 from .params import preserved_state, trainable, unflatten
@@ -92,7 +93,7 @@ def _inplace(model, data, directions, coords, loss_fn, batch_size, bar, shortcut
             delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
             with torch.no_grad():
                 for p, b, d in zip(params, base, delta):
-                    p.copy_(b + d.to(b.dtype))
+                    p.copy_(b + d.to(b.device, b.dtype))
             if cache is not None:
                 cache.activate(torch.as_tensor(u))
             losses[j], accs[j] = evaluate(model, data, loss_fn, batch_size)
@@ -112,7 +113,7 @@ def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> t
 
     def one(delta_flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
         deltas = unflatten(delta_flat, base)
-        params = {n: b + d.to(b.dtype) for n, b, d in zip(names, base, deltas)}
+        params = {n: b + d.to(b.device, b.dtype) for n, b, d in zip(names, base, deltas)}
         out = functional_call(model, {**params, **fixed}, (x,))
         return loss_fn(out, y), _accuracy(out, y)
 
@@ -127,8 +128,8 @@ def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> t
             ac = torch.zeros(len(u), dtype=torch.float64)
             for x, y in data.batches(batch_size):
                 bl, ba = batched(delta, x, y)
-                lo += bl.double() * len(y) / n_eval
-                ac += ba.double() * len(y) / n_eval
+                lo += bl.double().cpu() * len(y) / n_eval
+                ac += ba.double().cpu() * len(y) / n_eval
             losses[start : start + len(u)] = lo.numpy()
             accs[start : start + len(u)] = ac.numpy()
             bar.update(len(u))
@@ -190,3 +191,29 @@ def sample_landscape(
         },
         direction_matrix=None if directions.matrix is None else directions.matrix.numpy(),
     )
+
+
+def sample_on_ranks(
+    comm: Comm,
+    model: nn.Module,
+    data: EvalSubset,
+    directions: Directions,
+    coords: np.ndarray,
+    loss_fn: LossFn = cross_entropy,
+    **kwargs,
+) -> LandscapeSample:
+    """:func:`sample_landscape` split over the ranks of ``comm``: each evaluates its block of rows, then the blocks
+    are gathered so that every rank returns the full sample, identical to a single-process run (same rows, same
+    per-row computation). A failure on any rank raises :class:`landscape.distributed.RankFailure` on all of them.
+    """
+    if comm.world_size == 1:
+        return sample_landscape(model, data, directions, coords, loss_fn, **kwargs)
+    kwargs["progress"] = kwargs.get("progress", True) and comm.is_zero
+    shard = (comm.rank, comm.world_size)
+    part = comm.run(
+        "sampling", lambda: sample_landscape(model, data, directions, coords, loss_fn, shard=shard, **kwargs)
+    )
+    matrix, part.direction_matrix = part.direction_matrix, None  # the same on every rank: not sent
+    full = LandscapeSample.concatenate(comm.all_gather_object(part))
+    full.direction_matrix = matrix
+    return full

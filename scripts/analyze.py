@@ -24,6 +24,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
     add_model_arguments(p)
     add_analysis_arguments(p)
+    add_distributed_arguments(p)
+
+
+def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("processes and machines (Lightning Fabric; see README 'Across processes and machines')")
+    g.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default="cpu")
+    g.add_argument("--strategy", choices=["auto", "ddp"], default="auto", help="auto: ddp when more than one process")
+    g.add_argument("--devices", type=positive_int, default=1, help="processes (devices) per machine")
+    g.add_argument("--num-nodes", type=positive_int, default=1, help="machines; run the command on each one")
+
+
+def start_processes(args: argparse.Namespace):
+    """(comm, device): one process on the CPU by default, else Lightning Fabric starts this machine's ranks (ddp:
+    the same command again, with LOCAL_RANK set) and joins the process group across all machines."""
+    import torch
+
+    from landscape.distributed import Comm, current_comm
+
+    if args.devices * args.num_nodes == 1 and args.accelerator == "cpu":
+        return Comm(), torch.device("cpu")
+    from lightning_fabric import Fabric
+
+    strategy = "ddp" if args.devices * args.num_nodes > 1 else args.strategy
+    try:
+        fabric = Fabric(accelerator=args.accelerator, strategy=strategy, devices=args.devices, num_nodes=args.num_nodes)
+    except (ValueError, RuntimeError) as exc:  # e.g. --accelerator gpu on a machine without one
+        fail(f"cannot start {args.devices} process(es) on {args.accelerator}: {exc} (try --accelerator cpu)")
+    fabric.launch()
+    return current_comm(), fabric.device
 
 
 def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,8 +103,9 @@ def load_eval_data(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
-    from landscape.report import analysis_figures, dc_vs_analytic, format_table
+    from landscape.analysis import SUMMARY_COLUMNS, summary_row
+    from landscape.distributed import RankFailure
+    from landscape.report import dc_vs_analytic, format_table
     from landscape.results import atomic_write_csv
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
@@ -86,13 +116,16 @@ def run(args: argparse.Namespace) -> int:
         fallback = model_config(args.model, splits.input_shape, splits.num_classes, **model_options(args))
     except ValueError as exc:
         fail(str(exc))
+    comm, device = start_processes(args)
+    data.x, data.y = data.x.to(device), data.y.to(device)
     out = Path(args.out)
     rows, failures = [], 0
     for ck in args.checkpoints:
-        try:
-            net, cfg = load_network(ck, fallback)
-        except CheckpointError as exc:
-            print(f"landscape: error: {exc}", flush=True)
+        try:  # every rank loads; a file one machine lacks stops the member on every rank
+            net, cfg = comm.run(f"loading {ck}", lambda ck=ck: load_network(ck, fallback))
+        except (CheckpointError, RankFailure) as exc:
+            if comm.is_zero:
+                print(f"landscape: error: {exc}", flush=True)
             failures += 1
             continue
         name = (
@@ -100,16 +133,18 @@ def run(args: argparse.Namespace) -> int:
             if len(args.checkpoints) == len({Path(c).stem for c in args.checkpoints})
             else str(Path(ck)).replace("/", "_")
         )
-        result = analyze_model(net, data, opts, progress=not args.quiet)
-        if result.scalars["n_nonfinite"]:
+        try:
+            result = _analyze_one(net.to(device), data, opts, comm, out / name, quiet=args.quiet)
+        except RankFailure as exc:
+            fail(f"[rank {comm.rank}] {exc}")
+        if result.scalars["n_nonfinite"] and comm.is_zero:
             print(
                 f"{ck}: {int(result.scalars['n_nonfinite'])} samples had non-finite loss (left out); "
                 "lower --radius to stay in the finite region"
             )
-        folder = out / name
-        analysis_figures(result, folder)
-        result.save(folder)
         rows.append(summary_row(str(ck), describe(cfg), result))
+    if not comm.is_zero:
+        return 2 if failures else 0
     if rows:
         atomic_write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS)
         if opts.hessian and opts.curvature:
@@ -117,3 +152,19 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(rows, SUMMARY_COLUMNS))
         print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
     return 2 if failures else 0
+
+
+def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool):
+    """Analyse on every rank; rank zero writes the figures and then the files (``results.json`` last)."""
+    from landscape.analysis import analyze_model
+    from landscape.report import analysis_figures
+
+    result = analyze_model(net, data, opts, progress=not quiet, comm=comm)
+
+    def write() -> None:
+        if comm.is_zero:
+            analysis_figures(result, folder)
+            result.save(folder)
+
+    comm.run("writing the results", write)
+    return result

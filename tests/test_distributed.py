@@ -1,0 +1,111 @@
+"""Work split over 2 CPU processes (gloo) equals the single-process run; one failing rank stops every rank."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from landscape.analysis import analyze_model
+from landscape.results import LandscapeSample
+from models.classifier import Classifier
+from models.datamodule import ImageDataModule
+from models.registry import build_model, model_config
+
+from . import ddp_fit
+from .dist_helpers import OPTIONS, analyze_worker, problem, spawn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_two_ranks_equal_one(tmp_path):
+    spawn(analyze_worker, 2, str(tmp_path), None)
+    model, data = problem()
+    ref = analyze_model(model, data, OPTIONS)
+    got = LandscapeSample.load(tmp_path / "result" / "sample")
+    np.testing.assert_array_equal(got.indices, np.arange(len(ref.sample.losses)))
+    np.testing.assert_allclose(got.coords, ref.sample.coords, rtol=0, atol=0)
+    np.testing.assert_allclose(got.losses, ref.sample.losses, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got.direction_matrix, ref.sample.direction_matrix, rtol=0, atol=0)
+    s0, s1 = (json.loads((tmp_path / f"scalars{r}.json").read_text()) for r in (0, 1))
+    assert s0 == s1  # every rank holds the same numbers
+    for key in ("lambda_max", "lambda_min", "trace", "analytic_scalar", "loss_center"):
+        assert s0[key] == pytest.approx(ref.scalars[key], rel=1e-5), key
+    assert s0["dc_comparison"] == pytest.approx(ref.scalars["dc_comparison"], rel=1e-4, abs=1e-6)
+    saved = json.loads((tmp_path / "result" / "results.json").read_text())
+    assert saved["world_size"] == 2 and ref.world_size == 1
+    np.testing.assert_allclose(saved["top_eigenvalues"], ref.top_eigenvalues, rtol=1e-5)
+    nodes = np.asarray(saved["density"]["nodes"][0])
+    np.testing.assert_allclose(nodes, ref.density.nodes[0], rtol=1e-4, atol=1e-5 * abs(ref.scalars["lambda_max"]))
+
+
+@pytest.mark.parametrize("phase, what", [("sampling", "sampling"), ("hessian", "a Hessian-vector product")])
+def test_one_failing_rank_stops_all(tmp_path, phase, what):
+    spawn(analyze_worker, 2, str(tmp_path), phase)
+    for rank in (0, 1):
+        msg = (tmp_path / f"error{rank}.txt").read_text()
+        assert f"1 of 2 ranks failed during {what}" in msg and f"rank 1: ValueError: injected failure in {phase}" in msg
+    assert not list(tmp_path.glob("scalars*.json")) and not (tmp_path / "result").exists()
+
+
+def _ddp_fit(out, *extra):
+    cmd = [sys.executable, "-m", "tests.ddp_fit", str(out), *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_lightning_ddp_callback_equals_single_process(tmp_path):
+    """A real 2-process DDP fit: rank zero alone writes, and its files hold the single-process numbers."""
+    run = _ddp_fit(tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not (tmp_path / "writes-rank1.txt").exists()
+    writes = (tmp_path / "writes-rank0.txt").read_text().split()
+    assert writes[-1].endswith("results.json") and any(w.endswith("sample.npz") for w in writes)
+    folder = tmp_path / "run" / "version_0" / "landscape" / "epoch=0"
+
+    dm = ImageDataModule("digits")
+    module = Classifier(model_config("mlp", dm.input_shape, dm.num_classes))
+    module.model.load_state_dict(torch.load(tmp_path / "final.pt", weights_only=True))
+    ref = analyze_model(module.model, dm.eval_subset(ddp_fit.N_EVAL), ddp_fit.OPTIONS, module.loss_fn)
+    got = LandscapeSample.load(folder / "sample")
+    np.testing.assert_allclose(got.losses, ref.sample.losses, rtol=1e-6, atol=1e-7)
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["world_size"] == 2
+    for key in ("lambda_max", "lambda_min", "trace", "analytic_scalar"):
+        assert saved["scalars"][key] == pytest.approx(ref.scalars[key], rel=1e-5), key
+
+
+def test_lightning_ddp_failing_rank(tmp_path):
+    run = _ddp_fit(tmp_path, "--fail", "sampling")
+    assert run.returncode != 0
+    msg = "RankFailure: 1 of 2 ranks failed during sampling (rank 1: ValueError: injected failure in sampling)"
+    assert (run.stdout + run.stderr).count(msg) == 2  # one clear line from each rank
+    assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("sample.npz"))
+
+
+def test_analyze_command_on_two_processes(tmp_path):
+    torch.manual_seed(0)
+    net = build_model(model_config("mlp", (1, 8, 8), 10))
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    common = ["landscape", "analyze", str(tmp_path / "net.pt"), "--model", "mlp", "--n-eval", "300", "--samples", "60"]
+    common += ["--grid", "5", "--trace-samples", "6", "--top-k", "2", "--quiet"]
+    rows = []
+    for devices in ("1", "2"):
+        run = subprocess.run(
+            [*common, "--devices", devices, "--out", str(tmp_path / devices)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.stdout.count("wrote ") == 1  # rank zero alone reports (and writes)
+        with open(tmp_path / devices / "summary.csv") as fh:
+            rows.append(next(csv.DictReader(fh)))
+    for key in ("loss_center", "lambda_max", "lambda_min", "trace", "dc_comparison", "analytic_scalar"):
+        assert float(rows[1][key]) == pytest.approx(float(rows[0][key]), rel=1e-5), key
+    one, two = (LandscapeSample.load(tmp_path / d / "net" / "sample") for d in ("1", "2"))
+    np.testing.assert_allclose(two.losses, one.losses, rtol=1e-6, atol=1e-7)
