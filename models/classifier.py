@@ -55,8 +55,10 @@ class Classifier(pl.LightningModule):
         loss = self.loss_fn(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
         on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(y))
-        self.log(f"{stage}_acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(
+            f"{stage}_loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(y), sync_dist=True
+        )
+        self.log(f"{stage}_acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .common import (
     add_data_arguments,
+    add_distributed_arguments,
     add_model_arguments,
     fail,
     model_options,
@@ -25,14 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     add_analysis_arguments(p)
     add_distributed_arguments(p)
-
-
-def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("processes and machines (Lightning Fabric; see README 'Across processes and machines')")
-    g.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default="cpu")
-    g.add_argument("--strategy", choices=["auto", "ddp"], default="auto", help="auto: ddp when more than one process")
-    g.add_argument("--devices", type=positive_int, default=1, help="processes (devices) per machine")
-    g.add_argument("--num-nodes", type=positive_int, default=1, help="machines; run the command on each one")
 
 
 def start_processes(args: argparse.Namespace):

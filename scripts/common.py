@@ -72,3 +72,11 @@ def model_options(args: argparse.Namespace) -> dict:
         "blocks": args.blocks,
         "growth": args.growth,
     }
+
+
+def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("processes and machines (Lightning DDP; see README 'Across processes and machines')")
+    g.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default="cpu")
+    g.add_argument("--strategy", choices=["auto", "ddp"], default="auto", help="auto: ddp when more than one process")
+    g.add_argument("--devices", type=positive_int, default=1, help="processes (devices) per machine")
+    g.add_argument("--num-nodes", type=positive_int, default=1, help="machines; run the command on each one")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from .common import (
     add_data_arguments,
+    add_distributed_arguments,
     add_model_arguments,
     fail,
     model_options,
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--save-every", type=positive_int, default=None, help="also keep a checkpoint every K epochs")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--accelerator", default="cpu", help="Lightning accelerator (cpu, gpu, auto)")
+    add_distributed_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -72,6 +72,7 @@ def train(args: argparse.Namespace, extra_callbacks: list | None = None) -> dict
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
 
+    from landscape.results import atomic_write_json
     from models.classifier import Classifier
     from models.datamodule import ImageDataModule
     from models.registry import count_parameters, describe, model_config
@@ -100,7 +101,9 @@ def train(args: argparse.Namespace, extra_callbacks: list | None = None) -> dict
     trainer = pl.Trainer(
         max_epochs=args.epochs,
         accelerator=args.accelerator,
-        devices=1,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        strategy="ddp" if args.devices * args.num_nodes > 1 else args.strategy,
         deterministic=True,
         logger=CSVLogger(save_dir=str(out), name="", version=""),
         callbacks=callbacks,
@@ -125,7 +128,9 @@ def train(args: argparse.Namespace, extra_callbacks: list | None = None) -> dict
         "train_loss": metrics.get("train_loss_epoch"),
         "checkpoint": str(out / "checkpoints" / "last.ckpt"),
     }
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    summary["rank_zero"] = trainer.is_global_zero
+    if trainer.is_global_zero:
+        atomic_write_json(out / "train_summary.json", {k: v for k, v in summary.items() if k != "rank_zero"})
     return summary
 
 
@@ -136,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         s = train(args)
     except (DataError, ValueError) as exc:
         fail(str(exc))
+    if not s["rank_zero"]:
+        return 0
     print(
         f"{s['model']} ({s['parameters']:,} parameters) on {s['data']}: val_acc {s['val_acc']:.4f}, "
         f"val_loss {s['val_loss']:.4f} after {s['epochs']} epochs; checkpoint {s['checkpoint']}"
