@@ -22,6 +22,7 @@ from models.registry import model_config
 
 OPTIONS = AnalysisOptions(n_samples=60, grid_points=5, trace_samples=5, top_k=2, density_starts=1, density_steps=10)
 N_EVAL = 150
+EPOCHS = 2
 
 
 def main() -> None:
@@ -29,6 +30,7 @@ def main() -> None:
     p.add_argument("out")
     p.add_argument("--devices", type=int, default=2)
     p.add_argument("--fail", choices=["sampling", "hessian"], default=None)
+    p.add_argument("--no-callback", action="store_true")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,14 +53,14 @@ def main() -> None:
         loss_fn = failing_loss(1, args.fail)
     pl.seed_everything(0, verbose=False)
     dm = ImageDataModule("digits", batch_size=64)
-    module = Classifier(model_config("mlp", dm.input_shape, dm.num_classes), optimizer="adam", lr=1e-2, epochs=1)
-    cb = LandscapeCallback(OPTIONS, at_fit_end=True, n_eval=N_EVAL, loss_fn=loss_fn)
+    module = Classifier(model_config("mlp", dm.input_shape, dm.num_classes), optimizer="adam", lr=1e-2, epochs=EPOCHS)
+    cb = LandscapeCallback(OPTIONS, every_n_epochs=1, n_eval=N_EVAL, loss_fn=loss_fn)  # mid-training too
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=args.devices,
         strategy="ddp" if args.devices > 1 else "auto",
-        max_epochs=1,
-        callbacks=[cb],
+        max_epochs=EPOCHS,
+        callbacks=[] if args.no_callback else [cb],
         logger=pl.loggers.CSVLogger(out, name="run"),
         enable_checkpointing=False,
         enable_progress_bar=False,

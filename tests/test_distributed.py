@@ -64,7 +64,7 @@ def test_lightning_ddp_callback_equals_single_process(tmp_path):
     assert not (tmp_path / "writes-rank1.txt").exists()
     writes = (tmp_path / "writes-rank0.txt").read_text().split()
     assert writes[-1].endswith("results.json") and any(w.endswith("sample.npz") for w in writes)
-    folder = tmp_path / "run" / "version_0" / "landscape" / "epoch=0"
+    folder = tmp_path / "run" / "version_0" / "landscape" / f"epoch={ddp_fit.EPOCHS - 1}"
 
     dm = ImageDataModule("digits")
     module = Classifier(model_config("mlp", dm.input_shape, dm.num_classes))
@@ -76,6 +76,12 @@ def test_lightning_ddp_callback_equals_single_process(tmp_path):
     assert saved["world_size"] == 2
     for key in ("lambda_max", "lambda_min", "trace", "analytic_scalar"):
         assert saved["scalars"][key] == pytest.approx(ref.scalars[key], rel=1e-5), key
+    assert (folder.parent / "epoch=0" / "results.json").is_file()  # the mid-training analysis too
+
+    plain = _ddp_fit(tmp_path / "plain", "--no-callback")  # the same DDP training without the callback
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    with_cb, without = (torch.load(p / "final.pt", weights_only=True) for p in (tmp_path, tmp_path / "plain"))
+    assert all(torch.equal(with_cb[k], without[k]) for k in without)  # the analyses did not disturb training
 
 
 def test_lightning_ddp_failing_rank(tmp_path):
