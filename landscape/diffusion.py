@@ -87,11 +87,32 @@ def _walk_w1(X, g, queries, t, sigma, distance, alpha):
 FLATS = ("tangent", "cube")
 
 
+def tangent_t(patch: int, k: int, d: int, c: float = 0.6) -> int:
+    """Walk length for the tangent form: the t-step walk's radius (≈ the kNN radius × √t) about 0.8 × the patch
+    radius (≈ the kNN radius × (patch/k)^{1/d}), i.e. t = round(c (patch/k)^{2/d}), c = 0.6, so that the walk feels the
+    patch's curvature without running off its edge in any dimension (chosen on SadSpheres d = 2..4, see
+    ``landscape validate``'s sweep rows)."""
+    return max(1, round(c * (patch / k) ** (2 / d)))
+
+
+def exponential_chart(local: np.ndarray, d: int, n_pca: int) -> np.ndarray:
+    """Flat copy of a patch centred on its row 0: each point y ↦ ‖y‖ · (P y)/‖P y‖, P the local-PCA tangent
+    projection. Radial distances from the centre are kept (chord = geodesic to third order), angles are those of
+    the tangent plane: a discrete exponential-map chart. Plain projection would shorten every radius by κ²s²/6 for
+    spheres and saddles alike, a sign-blind bias that swamps the curvature signal for d ≥ 3 (SPEC §5c)."""
+    near = local[:n_pca]
+    basis = np.linalg.svd(near - near.mean(0), full_matrices=False)[2][:d]
+    U = local @ basis.T
+    norm_u, norm_x = np.linalg.norm(U, axis=1), np.linalg.norm(local, axis=1)
+    scale = np.divide(norm_x, norm_u, out=np.ones_like(norm_u), where=norm_u > 0)
+    return U * scale[:, None]
+
+
 def comparison(
     X: np.ndarray,
     flat: np.ndarray | str = "tangent",
     queries=None,
-    t: int = 16,
+    t: int | None = None,
     k: int = 15,
     bandwidth: float = 3.0,
     distance: str = "graph",
@@ -108,22 +129,24 @@ def comparison(
     sampling density), kNN graphs with ``k`` neighbours, and the same ground ``distance`` on both sides (graph
     shortest paths, or ``euclidean``). The flat copy:
     - an array (loss graphs, SPEC §5b): the sample locations u, row for row; the same points, so sampling noise
-      cancels;
-    - ``"tangent"``: for each query, its ``patch`` nearest points projected on the local-PCA tangent plane (d =
-      ``intrinsic_dim`` or estimated) — the same points again, the general-cloud analogue of u;
+      cancels (``t`` default 16);
+    - ``"tangent"``: for each query, its ``patch`` nearest points (default min(400, n/8), at least 4k: a small
+      piece of the manifold) mapped to R^d by a discrete exponential map
+      (:func:`exponential_chart`; d = ``intrinsic_dim`` or estimated), the same points again, the general-cloud
+      analogue of u; ``t`` default :func:`tangent_t`;
     - ``"cube"``: the origin + n−1 points uniform in [−1, 1]^d, read at the origin, ``n_flat`` draws averaged;
-      each side measured in its own h (the published general-cloud form).
+      each side measured in its own h (the published general-cloud form; ``t`` default 16).
     Only the query rows are diffused, so curvature at a few points costs only those rows.
     """
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
-    if t < 1 or k < 2 or not bandwidth > 0:
+    if (t is not None and t < 1) or k < 2 or not bandwidth > 0:
         raise ValueError(f"need t ≥ 1, k ≥ 2, bandwidth > 0; got t={t}, k={k}, bandwidth={bandwidth}")
     X = check_cloud(X, k)
     q = _queries(len(X), queries)
 
-    def walk(Y: np.ndarray, g: KnnGraph, qq: np.ndarray, h: float) -> np.ndarray:
-        return _walk_w1(Y, g, qq, t, bandwidth * h, distance, alpha)
+    def walk(Y: np.ndarray, g: KnnGraph, qq: np.ndarray, h: float, steps: int) -> np.ndarray:
+        return _walk_w1(Y, g, qq, steps, bandwidth * h, distance, alpha)
 
     if not isinstance(flat, str):
         F = check_cloud(flat, k, "flat copy")
@@ -131,7 +154,7 @@ def comparison(
             raise PointCloudError(f"flat copy has {len(F)} points, the cloud {len(X)}; they must match row for row")
         gF = knn_graph(F, k)
         h = gF.median_nn()
-        return 1.0 - walk(X, knn_graph(X, k), q, h) / walk(F, gF, q, h)
+        return 1.0 - walk(X, knn_graph(X, k), q, h, t or 16) / walk(F, gF, q, h, t or 16)
     if flat not in FLATS:
         raise ValueError(f"flat must be an array or one of {FLATS}, got {flat!r}")
     d = intrinsic_dim or estimate_intrinsic_dim(X)
@@ -144,23 +167,25 @@ def comparison(
             cube = np.vstack([np.zeros((1, d)), rng.uniform(-1, 1, (len(X) - 1, d))])
             gc = knn_graph(cube, k)
             hc = gc.median_nn()
-            w_flat.append(walk(cube, gc, np.array([0]), hc)[0] / hc)
-        return 1.0 - (walk(X, gX, q, hx) / hx) / float(np.mean(w_flat))
-    m = min(len(X), patch or 40 * t)
-    if m <= k:
+            w_flat.append(walk(cube, gc, np.array([0]), hc, t or 16)[0] / hc)
+        return 1.0 - (walk(X, gX, q, hx, t or 16) / hx) / float(np.mean(w_flat))
+    knn_graph(X, 1)  # duplicate points: one clear error before any patch is cut
+    m = min(len(X), patch or max(min(400, len(X) // 8), 4 * k))
+    if m <= 2 * k:
         raise PointCloudError(f"tangent patch of {m} points is too small for k = {k}; raise patch or add samples")
+    steps = t or tangent_t(m, k, d)
     _, nbrs = NearestNeighbors(n_neighbors=m).fit(X).kneighbors(X[q])
     out = np.empty(len(q))
     n_pca = min(m, max(3 * d, 20))
     for i, idx in enumerate(nbrs):
         idx = idx[np.argsort(idx != q[i], kind="stable")]  # the query first
         local = X[idx] - X[q[i]]
-        near = local[:n_pca]
-        basis = np.linalg.svd(near - near.mean(0), full_matrices=False)[2][:d]
-        U = local @ basis.T
-        gU = knn_graph(U, k)
-        h = gU.median_nn()
-        out[i] = 1.0 - walk(local, knn_graph(local, k), np.array([0]), h)[0] / walk(U, gU, np.array([0]), h)[0]
+        F = exponential_chart(local, d, n_pca)
+        gF = knn_graph(F, k)
+        h = gF.median_nn()
+        out[i] = (
+            1.0 - walk(local, knn_graph(local, k), np.array([0]), h, steps)[0] / walk(F, gF, np.array([0]), h, steps)[0]
+        )
     return out
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from . import manifolds as mf
-from .diffusion import comparison, laziness
+from .diffusion import comparison, laziness, tangent_t
 from .ollivier import ollivier_ricci
 
 ANCHORS = {
@@ -41,6 +41,8 @@ class Config:
     quad_dims: tuple[int, ...] = (2,)
     sweep_bandwidths: tuple[float, ...] = (2.0, 3.0, 4.0)
     sweep_ts: tuple[int, ...] = (16,)
+    sweep_patches: tuple[int, ...] = (400,)
+    sweep_cs: tuple[float, ...] = (0.3, 0.6, 1.2)
     rows: list[dict] = field(default_factory=list)
     scatter: dict = field(default_factory=dict)
 
@@ -56,6 +58,8 @@ class Config:
             quad_dims=(2, 3, 4),
             sweep_bandwidths=(1.5, 2.0, 3.0, 4.0, 6.0),
             sweep_ts=(8, 16, 32),
+            sweep_patches=(200, 400, 800),
+            sweep_cs=(0.3, 0.45, 0.6, 0.9, 1.2),
         )
 
     def add(self, benchmark, estimator, d, n, noise, metric, value) -> None:
@@ -74,17 +78,24 @@ class Config:
         )
 
 
-def estimators(cfg: Config, t: int | None = None, bandwidth: float | None = None) -> dict[str, Callable]:
-    """name → f(manifold, queries) → estimates at those rows."""
+def estimators(
+    cfg: Config, t: int | None = None, bandwidth: float | None = None, patch: int | None = None, c: float | None = None
+) -> dict[str, Callable]:
+    """name → f(manifold, queries) → estimates at those rows (the tangent form's t follows its patch, see
+    :func:`landscape.diffusion.tangent_t`, unless ``c`` sets that rule's constant)."""
     t, bw = t or cfg.t, bandwidth or cfg.bandwidth
+
+    def tangent(m, q):
+        m_patch = min(len(m.X), patch or max(min(400, len(m.X) // 8), 4 * cfg.k))
+        steps = tangent_t(m_patch, cfg.k, m.dim, c) if c else None
+        return comparison(m.X, "tangent", q, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, patch=m_patch)
+
     return {
         "laziness": lambda m, q: laziness(m.X)[q],
         "comparison-u": lambda m, q: (
             comparison(m.X, m.flat, q, t=t, bandwidth=bw, k=cfg.k) if m.flat is not None else None
         ),
-        "comparison-tangent": lambda m, q: comparison(
-            m.X, "tangent", q, t=t, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim
-        ),
+        "comparison-tangent": tangent,
         "comparison-cube": lambda m, q: comparison(
             m.X, "cube", q, t=t, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, seed=cfg.seed
         ),
@@ -195,35 +206,40 @@ def _plane_rows(cfg, bench, d, n, planes, curved_abs: dict[str, float]) -> None:
 
 
 def sweep(cfg: Config, progress: Callable[[str], None] = print) -> None:
-    """How the defaults were chosen: sign accuracy over bandwidth × t on quadric graphs and SadSpheres, d = 2, 3."""
+    """How the defaults were chosen: sign accuracy of the u form over t × bandwidth on 2-D quadric graphs, and of the
+    tangent form over its patch size × the constant c of its walk-length rule (t = c (patch/k)^{2/d}) on SadSpheres
+    d = 2..4 (clouds drawn apart from the benchmark's own)."""
     rng = np.random.default_rng(cfg.seed + 11)
     n_cl = max(4, cfg.clouds // 2)
-    sets = {
-        "quadric-sign:d2": (
-            2,
-            [
-                (
-                    "bowl" if i % 2 == 0 else "saddle",
-                    mf.quadric_graph(2000, mf.random_quadric(2, i % 2 == 0, rng), seed=500 + i),
-                )
-                for i in range(2 * n_cl)
-            ],
-        ),
-        "sadspheres:d3": (
-            3,
-            [(kind, mf.sadspheres(kind, 4000, 3, seed=600 + i)) for kind in ("sphere", "saddle") for i in range(n_cl)],
-        ),
-    }
+    quad = [
+        (
+            "bowl" if i % 2 == 0 else "saddle",
+            mf.quadric_graph(2000, mf.random_quadric(2, i % 2 == 0, rng), seed=500 + i),
+        )
+        for i in range(2 * n_cl)
+    ]
     for t in cfg.sweep_ts:
         for bw in cfg.sweep_bandwidths:
-            ests = estimators(cfg, t=t, bandwidth=bw)
-            for bench, (d, clouds) in sets.items():
-                for name in ("comparison-u", "comparison-tangent"):
-                    res = _sign_accuracy(ests[name], clouds)
-                    if res is None:
-                        continue
-                    cfg.add(f"sweep:{bench}:t{t}:bw{bw}", name, d, len(clouds[0][1].X), 0.0, "sign_accuracy", res[0])
-                    progress(f"sweep {bench:<16} t={t:<3} bandwidth={bw:<4} {name:<20} {res[0]:.3f}")
+            res = _sign_accuracy(estimators(cfg, t=t, bandwidth=bw)["comparison-u"], quad)
+            assert res is not None
+            cfg.add(f"sweep:quadric-sign:d2:t{t}:bw{bw}", "comparison-u", 2, 2000, 0.0, "sign_accuracy", res[0])
+            progress(f"sweep quadric-sign:d2  t={t:<3} bandwidth={bw:<4} comparison-u        {res[0]:.3f}")
+    sad = {
+        d: [
+            (kind, mf.sadspheres(kind, _n_for_dim(cfg, d), d, seed=600 + 10 * i + d))
+            for kind in ("sphere", "saddle")
+            for i in range(n_cl)
+        ]
+        for d in (2, 3, 4)
+    }
+    for patch in cfg.sweep_patches:
+        for c in cfg.sweep_cs:
+            fn = estimators(cfg, patch=patch, c=c)["comparison-tangent"]
+            for d, clouds in sad.items():
+                acc = _sign_accuracy(fn, clouds)[0]  # type: ignore[index]
+                bench = f"sweep:sadspheres:d{d}:patch{patch}:c{c}"
+                cfg.add(bench, "comparison-tangent", d, len(clouds[0][1].X), 0.0, "sign_accuracy", acc)
+                progress(f"sweep sadspheres:d{d}   patch={patch:<4} c={c:<4} comparison-tangent  {acc:.3f}")
 
 
 def run(cfg: Config, progress: Callable[[str], None] = print, do_sweep: bool = True) -> list[dict]:

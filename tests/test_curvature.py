@@ -26,6 +26,17 @@ def test_comparison_sign_general_clouds(surfaces):
     assert abs(k["plane"]) < 1e-9  # the flat copy of a plane is the plane itself
 
 
+@pytest.mark.parametrize("d", [3, 4])
+def test_comparison_sign_in_higher_dimensions(d):
+    """The published forms fail here (SPEC §5c); the exponential-chart flat copy reads the right sign."""
+    n = 2000 * (d - 1)
+    for seed in (0, 1):
+        sphere, saddle = (mf.sadspheres(kind, n, d, seed=seed) for kind in ("sphere", "saddle"))
+        k_sphere = comparison(sphere.X, "tangent", [0], intrinsic_dim=d)[0]
+        k_saddle = comparison(saddle.X, "tangent", [0], intrinsic_dim=d)[0]
+        assert k_sphere > 0 > k_saddle, (seed, k_sphere, k_saddle)
+
+
 def test_comparison_sign_loss_graph(surfaces):
     sad, plane = surfaces["saddle"], surfaces["plane"]
     assert comparison(sad.X, sad.flat, [0])[0] < 0
