@@ -27,7 +27,6 @@ from _common import SHARED_MNIST
 def setup(n_eval: int):
     import torch
 
-    from landscape.coordinates import ball
     from landscape.data import evaluation_subset, load_mnist
     from landscape.directions import make_directions
     from models import build_model, model_config

@@ -58,7 +58,7 @@ class AnalysisOptions:
     density_steps: int = 40
     tol: float = 1e-4
     curvature: bool = True
-    dc_t: int = 16
+    dc_t: int | None = None  # walk length of the comparison form (None: tied to the sample count)
 
     def validate(self) -> None:
         if self.k < 1 or self.n_samples < 20:
@@ -167,7 +167,8 @@ def _diffusion_curvature(result: AnalysisResult, o: AnalysisOptions) -> None:
     cloud = sample.point_cloud(o.loss_scale)
     if sample.finite[0] and len(cloud) >= 20:
         u = sample.coords[sample.finite]
-        dc = comparison(cloud, u, queries=None, t=o.dc_t, k=min(15, len(cloud) - 1))
+        # the sampled ball is the patch: every query's exponential chart spans all samples
+        dc = comparison(cloud, u, queries=None, t=o.dc_t, k=min(15, len(cloud) - 1), patch=len(cloud))
         result.pointwise_dc = dc
         s["dc_comparison"] = float(dc[0])
         s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])

@@ -95,14 +95,18 @@ def tangent_t(patch: int, k: int, d: int, c: float = 0.6) -> int:
     return max(1, round(c * (patch / k) ** (2 / d)))
 
 
-def exponential_chart(local: np.ndarray, d: int, n_pca: int) -> np.ndarray:
+def exponential_chart(local: np.ndarray, d: int, n_pca: int, directions: np.ndarray | None = None) -> np.ndarray:
     """Flat copy of a patch centred on its row 0: each point y ↦ ‖y‖ · (P y)/‖P y‖, P the local-PCA tangent
     projection. Radial distances from the centre are kept (chord = geodesic to third order), angles are those of
     the tangent plane: a discrete exponential-map chart. Plain projection would shorten every radius by κ²s²/6 for
-    spheres and saddles alike, a sign-blind bias that swamps the curvature signal for d ≥ 3 (SPEC §5c)."""
-    near = local[:n_pca]
-    basis = np.linalg.svd(near - near.mean(0), full_matrices=False)[2][:d]
-    U = local @ basis.T
+    spheres and saddles alike, a sign-blind bias that swamps the curvature signal for d ≥ 3 (SPEC §5c).
+    ``directions`` (for loss graphs: u − u_query) replace the PCA projection when given."""
+    if directions is None:
+        near = local[:n_pca]
+        basis = np.linalg.svd(near - near.mean(0), full_matrices=False)[2][:d]
+        U = local @ basis.T
+    else:
+        U = directions
     norm_u, norm_x = np.linalg.norm(U, axis=1), np.linalg.norm(local, axis=1)
     scale = np.divide(norm_x, norm_u, out=np.ones_like(norm_u), where=norm_u > 0)
     return U * scale[:, None]
@@ -121,6 +125,7 @@ def comparison(
     patch: int | None = None,
     n_flat: int = 3,
     seed: int = 0,
+    chart: bool = True,
 ) -> np.ndarray:
     """Signed diffusion curvature k_t(x) = 1 − W1(δx, p^t_X(x)) / W1(δx, p^t_flat(x)) (SPEC §5b).
 
@@ -129,7 +134,9 @@ def comparison(
     sampling density), kNN graphs with ``k`` neighbours, and the same ground ``distance`` on both sides (graph
     shortest paths, or ``euclidean``). The flat copy:
     - an array (loss graphs, SPEC §5b): the sample locations u, row for row; the same points, so sampling noise
-      cancels (``t`` default 16);
+      cancels. With ``chart`` (default) each query gets its own copy: the ``patch`` nearest samples placed along
+      u − u_query at their distance from the query (:func:`exponential_chart`; ``t`` as for ``"tangent"``) — the
+      plain u copy (``chart=False``, ``t`` default 16) shortens every radius and reads bowls as saddles too often;
     - ``"tangent"``: for each query, its ``patch`` nearest points (default min(400, n/8), at least 4k: a small
       piece of the manifold) mapped to R^d by a discrete exponential map
       (:func:`exponential_chart`; d = ``intrinsic_dim`` or estimated), the same points again, the general-cloud
@@ -148,17 +155,19 @@ def comparison(
     def walk(Y: np.ndarray, g: KnnGraph, qq: np.ndarray, h: float, steps: int) -> np.ndarray:
         return _walk_w1(Y, g, qq, steps, bandwidth * h, distance, alpha)
 
+    u = None
     if not isinstance(flat, str):
-        F = check_cloud(flat, k, "flat copy")
-        if len(F) != len(X):
-            raise PointCloudError(f"flat copy has {len(F)} points, the cloud {len(X)}; they must match row for row")
-        gF = knn_graph(F, k)
-        h = gF.median_nn()
-        return 1.0 - walk(X, knn_graph(X, k), q, h, t or 16) / walk(F, gF, q, h, t or 16)
-    if flat not in FLATS:
+        u = check_cloud(flat, k, "flat copy")
+        if len(u) != len(X):
+            raise PointCloudError(f"flat copy has {len(u)} points, the cloud {len(X)}; they must match row for row")
+        if not chart:
+            gF = knn_graph(u, k)
+            h = gF.median_nn()
+            return 1.0 - walk(X, knn_graph(X, k), q, h, t or 16) / walk(u, gF, q, h, t or 16)
+    elif flat not in FLATS:
         raise ValueError(f"flat must be an array or one of {FLATS}, got {flat!r}")
-    d = intrinsic_dim or estimate_intrinsic_dim(X)
-    if flat == "cube":  # each side in units of its own median NN distance h
+    d = u.shape[1] if u is not None else intrinsic_dim or estimate_intrinsic_dim(X)
+    if u is None and flat == "cube":  # each side in units of its own median NN distance h
         gX = knn_graph(X, k)
         hx = gX.median_nn()
         rng = np.random.default_rng(seed)
@@ -180,7 +189,7 @@ def comparison(
     for i, idx in enumerate(nbrs):
         idx = idx[np.argsort(idx != q[i], kind="stable")]  # the query first
         local = X[idx] - X[q[i]]
-        F = exponential_chart(local, d, n_pca)
+        F = exponential_chart(local, d, n_pca, None if u is None else u[idx] - u[q[i]])
         gF = knn_graph(F, k)
         h = gF.median_nn()
         out[i] = (

@@ -43,6 +43,17 @@ def test_comparison_sign_loss_graph(surfaces):
     assert abs(comparison(plane.X, plane.flat, [0])[0]) < 1e-9
 
 
+@pytest.mark.parametrize("d", [2, 3])
+def test_comparison_sign_loss_graph_bowls_and_saddles(d):
+    """Random quadric graphs (eigenvalue magnitudes 0.5..2): the plain u copy misreads some bowls (SPEC §5c); the
+    per-query exponential chart built from u reads every sign right."""
+    rng = np.random.default_rng(7)
+    for i in range(4):
+        bowl = i % 2 == 0
+        m = mf.quadric_graph(2000 * (d - 1), mf.random_quadric(d, bowl, rng), seed=900 + i)
+        assert (comparison(m.X, m.flat, [0])[0] > 0) == bowl, (d, i)
+
+
 def test_query_rows_match_full_run(surfaces):
     sad = surfaces["saddle"]
     q = np.array([0, 5, 17])
