@@ -40,7 +40,7 @@ class Config:
     sad_dims: tuple[int, ...] = (2, 3, 4)
     quad_dims: tuple[int, ...] = (2,)
     sweep_bandwidths: tuple[float, ...] = (2.0, 3.0, 4.0)
-    sweep_ts: tuple[int, ...] = (16,)
+    sweep_ts: tuple[int, ...] = (6, 10, 16)  # the u form's walk length (default: tied to its 250-sample patch, 10)
     sweep_patches: tuple[int, ...] = (400,)
     sweep_cs: tuple[float, ...] = (0.3, 0.6, 1.2)
     rows: list[dict] = field(default_factory=list)
@@ -57,7 +57,7 @@ class Config:
             sad_dims=(2, 3, 4, 5, 6),
             quad_dims=(2, 3, 4),
             sweep_bandwidths=(1.5, 2.0, 3.0, 4.0, 6.0),
-            sweep_ts=(8, 16, 32),
+            sweep_ts=(4, 6, 10, 16, 24),
             sweep_patches=(200, 400, 800),
             sweep_cs=(0.3, 0.45, 0.6, 0.9, 1.2),
         )
@@ -83,7 +83,7 @@ def estimators(
 ) -> dict[str, Callable]:
     """name → f(manifold, queries) → estimates at those rows (the tangent form's t follows its patch, see
     :func:`landscape.diffusion.tangent_t`, unless ``c`` sets that rule's constant)."""
-    t, bw = t or cfg.t, bandwidth or cfg.bandwidth
+    t_cube, bw = t or cfg.t, bandwidth or cfg.bandwidth
 
     def tangent(m, q):
         m_patch = min(len(m.X), patch or max(min(400, len(m.X) // 8), 4 * cfg.k))
@@ -93,11 +93,11 @@ def estimators(
     return {
         "laziness": lambda m, q: laziness(m.X)[q],
         "comparison-u": lambda m, q: (
-            comparison(m.X, m.flat, q, t=t, bandwidth=bw, k=cfg.k) if m.flat is not None else None
+            comparison(m.X, m.flat, q, t=t, bandwidth=bw, k=cfg.k) if m.flat is not None else None  # t: default
         ),
         "comparison-tangent": tangent,
         "comparison-cube": lambda m, q: comparison(
-            m.X, "cube", q, t=t, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, seed=cfg.seed
+            m.X, "cube", q, t=t_cube, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, seed=cfg.seed
         ),
         "ollivier-ricci": lambda m, q: ollivier_ricci(m.X, k=10, queries=q),
     }
