@@ -96,7 +96,17 @@ def test_analyze_command_on_two_processes(tmp_path):
     torch.manual_seed(0)
     net = build_model(model_config("mlp", (1, 8, 8), 10))
     torch.save(net.state_dict(), tmp_path / "net.pt")
-    common = ["landscape", "analyze", str(tmp_path / "net.pt"), "--model", "mlp", "--n-eval", "300", "--samples", "60"]
+    common = [
+        str(Path(sys.executable).parent / "landscape"),
+        "analyze",
+        str(tmp_path / "net.pt"),
+        "--model",
+        "mlp",
+        "--n-eval",
+        "300",
+        "--samples",
+        "60",
+    ]
     common += ["--grid", "5", "--trace-samples", "6", "--top-k", "2", "--quiet"]
     rows = []
     for devices in ("1", "2"):
