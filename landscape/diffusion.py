@@ -87,6 +87,11 @@ def _walk_w1(X, g, queries, t, sigma, distance, alpha):
 FLATS = ("tangent", "cube")
 
 
+def default_patch(n: int, k: int) -> int:
+    """Chart patch size: min(400, n/8) samples, at least 4k, at most n — a small piece of the manifold."""
+    return min(n, max(min(400, n // 8), 4 * k))
+
+
 def tangent_t(patch: int, k: int, d: int, c: float = 0.6) -> int:
     """Walk length for the tangent form: the t-step walk's radius (≈ the kNN radius × √t) about 0.8 × the patch
     radius (≈ the kNN radius × (patch/k)^{1/d}), i.e. t = round(c (patch/k)^{2/d}), c = 0.6, so that the walk feels the
@@ -179,7 +184,7 @@ def comparison(
             w_flat.append(walk(cube, gc, np.array([0]), hc, t or 16)[0] / hc)
         return 1.0 - (walk(X, gX, q, hx, t or 16) / hx) / float(np.mean(w_flat))
     knn_graph(X, 1)  # duplicate points: one clear error before any patch is cut
-    m = min(len(X), patch or max(min(400, len(X) // 8), 4 * k))
+    m = min(len(X), patch or default_patch(len(X), k))
     if m <= 2 * k:
         raise PointCloudError(f"tangent patch of {m} points is too small for k = {k}; raise patch or add samples")
     steps = t or tangent_t(m, k, d)

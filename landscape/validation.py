@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from . import manifolds as mf
-from .diffusion import comparison, laziness, tangent_t
+from .diffusion import comparison, default_patch, laziness, tangent_t
 from .ollivier import ollivier_ricci
 
 ANCHORS = {
@@ -86,7 +86,7 @@ def estimators(
     t_cube, bw = t or cfg.t, bandwidth or cfg.bandwidth
 
     def tangent(m, q):
-        m_patch = min(len(m.X), patch or max(min(400, len(m.X) // 8), 4 * cfg.k))
+        m_patch = min(len(m.X), patch or default_patch(len(m.X), cfg.k))
         steps = tangent_t(m_patch, cfg.k, m.dim, c) if c else None
         return comparison(m.X, "tangent", q, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, patch=m_patch)
 
