@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from . import manifolds as mf
-from .diffusion import comparison, default_patch, laziness, tangent_t
+from .diffusion import comparison, default_patch, knn_smooth, laziness, tangent_t
 from .ollivier import ollivier_ricci
 
 ANCHORS = {
@@ -42,7 +42,8 @@ class Config:
     sweep_bandwidths: tuple[float, ...] = (2.0, 3.0, 4.0)
     sweep_ts: tuple[int, ...] = (6, 10, 16)  # the u form's walk length (default: tied to its 250-sample patch, 10)
     sweep_patches: tuple[int, ...] = (400,)
-    sweep_cs: tuple[float, ...] = (0.3, 0.6, 1.2)
+    sweep_cs: tuple[float, ...] = (0.2, 0.3, 0.6)
+    smooth_k: int = 30  # the field estimator's averaging neighbourhood
     rows: list[dict] = field(default_factory=list)
     scatter: dict = field(default_factory=dict)
 
@@ -59,7 +60,7 @@ class Config:
             sweep_bandwidths=(1.5, 2.0, 3.0, 4.0, 6.0),
             sweep_ts=(4, 6, 10, 16, 24),
             sweep_patches=(200, 400, 800),
-            sweep_cs=(0.3, 0.45, 0.6, 0.9, 1.2),
+            sweep_cs=(0.2, 0.3, 0.45, 0.6, 0.9),
         )
 
     def add(self, benchmark, estimator, d, n, noise, metric, value) -> None:
@@ -90,12 +91,19 @@ def estimators(
         steps = tangent_t(m_patch, cfg.k, m.dim, c) if c else None
         return comparison(m.X, "tangent", q, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, patch=m_patch)
 
+    def tangent_field(m, q):
+        m_patch = default_patch(len(m.X), cfg.k)
+        steps = tangent_t(m_patch, cfg.k, m.dim, c) if c else None
+        every = comparison(m.X, "tangent", None, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim)
+        return knn_smooth(m.X, every, cfg.smooth_k)[q]
+
     return {
         "laziness": lambda m, q: laziness(m.X)[q],
         "comparison-u": lambda m, q: (
             comparison(m.X, m.flat, q, t=t, bandwidth=bw, k=cfg.k) if m.flat is not None else None  # t: default
         ),
         "comparison-tangent": tangent,
+        "tangent-field": tangent_field,  # at every point, averaged over smooth_k neighbours (correlation rows)
         "comparison-cube": lambda m, q: comparison(
             m.X, "cube", q, t=t_cube, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, seed=cfg.seed
         ),
@@ -167,18 +175,20 @@ def _n_for_dim(cfg: Config, d: int) -> int:
     return base * max(1, d - 1)
 
 
-def _sign_accuracy(fn: Callable, clouds) -> tuple[float, float, float] | None:
-    """(accuracy, mean |k|, seconds per cloud) at the marked points; None if the estimator does not apply to
-    every cloud (e.g. the u-copy form on spheres)."""
-    hits, sec, values = 0, 0.0, []
+def _sign_accuracy(fn: Callable, clouds) -> tuple[float, float, float, float] | None:
+    """(accuracy, mean |k|, seconds per cloud, margin) at the marked points, margin = the worst signed estimate
+    (k for spheres/bowls, −k for saddles) over the mean |k|: > 0 when all are right, and how far from flipping;
+    None if the estimator does not apply to every cloud (e.g. the u-copy form on spheres)."""
+    sec, signed = 0.0, []
     for kind, m in clouds:
         est, s = _timed(fn, m, np.array([0]))
         if est is None:
             return None
-        hits += int(np.sign(est[0]) == (1 if kind in ("sphere", "bowl") else -1))
-        values.append(abs(est[0]))
+        signed.append(est[0] if kind in ("sphere", "bowl") else -est[0])
         sec += s
-    return hits / len(values), float(np.mean(values)), sec / len(values)
+    v = np.array(signed)
+    scale = float(np.mean(np.abs(v)))
+    return float(np.mean(v > 0)), scale, sec / len(v), float(v.min() / (scale + 1e-300))
 
 
 def _sign_rows(cfg, bench, d, n, clouds, progress) -> dict[str, float]:
@@ -188,8 +198,9 @@ def _sign_rows(cfg, bench, d, n, clouds, progress) -> dict[str, float]:
         res = _sign_accuracy(ests[name], clouds)
         if res is None:
             continue
-        acc, scale[name], sec = res
+        acc, scale[name], sec, margin = res
         cfg.add(bench, name, d, n, 0.0, "sign_accuracy", acc)
+        cfg.add(bench, name, d, n, 0.0, "sign_margin", margin)
         cfg.add(bench, name, d, n, 0.0, "seconds", sec)
         progress(f"{bench:<20}{name:<20} sign accuracy {acc:.3f} ({len(clouds)} clouds, {sec:.2f}s each)")
     return scale
@@ -206,9 +217,11 @@ def _plane_rows(cfg, bench, d, n, planes, curved_abs: dict[str, float]) -> None:
 
 
 def sweep(cfg: Config, progress: Callable[[str], None] = print) -> None:
-    """How the defaults were chosen: sign accuracy of the u form over t × bandwidth on 2-D quadric graphs, and of the
+    """How the defaults were chosen: sign accuracy of the u form over t × bandwidth on 2-D quadric graphs; of the
     tangent form over its patch size × the constant c of its walk-length rule (t = c (patch/k)^{2/d}) on SadSpheres
-    d = 2..4 (clouds drawn apart from the benchmark's own)."""
+    d = 2..4, with the sign margin (worst signed estimate / mean |k|); and, for each c, the Pearson correlation of
+    the tangent form's field (raw and averaged over ``smooth_k`` neighbours) on a torus and an ellipsoid. All on
+    clouds drawn apart from the benchmark's own."""
     rng = np.random.default_rng(cfg.seed + 11)
     n_cl = max(4, cfg.clouds // 2)
     quad = [
@@ -236,10 +249,28 @@ def sweep(cfg: Config, progress: Callable[[str], None] = print) -> None:
         for c in cfg.sweep_cs:
             fn = estimators(cfg, patch=patch, c=c)["comparison-tangent"]
             for d, clouds in sad.items():
-                acc = _sign_accuracy(fn, clouds)[0]  # type: ignore[index]
+                acc, _, _, margin = _sign_accuracy(fn, clouds)  # type: ignore[misc]
                 bench = f"sweep:sadspheres:d{d}:patch{patch}:c{c}"
                 cfg.add(bench, "comparison-tangent", d, len(clouds[0][1].X), 0.0, "sign_accuracy", acc)
-                progress(f"sweep sadspheres:d{d}   patch={patch:<4} c={c:<4} comparison-tangent  {acc:.3f}")
+                cfg.add(bench, "comparison-tangent", d, len(clouds[0][1].X), 0.0, "sign_margin", margin)
+                progress(
+                    f"sweep sadspheres:d{d}   patch={patch:<4} c={c:<4} comparison-tangent  {acc:.3f}"
+                    f"  margin {margin:+.2f}"
+                )
+    surfaces = [
+        ("torus", mf.torus(cfg.n_surface, seed=cfg.seed + 1)),
+        ("ellipsoid", mf.ellipsoid(cfg.n_surface, seed=cfg.seed + 1)),
+    ]
+    for c in cfg.sweep_cs:  # the same c on fields: Pearson over every point, raw and averaged (default patch)
+        for name, m in surfaces:
+            every = estimators(cfg, c=c)["comparison-tangent"](m, np.arange(len(m.X)))
+            for est_name, est in (
+                ("comparison-tangent", every),
+                ("tangent-field", knn_smooth(m.X, every, cfg.smooth_k)),
+            ):
+                r = pearsonr(est, m.curvature)[0]
+                cfg.add(f"sweep:{name}:c{c}", est_name, 2, len(m.X), 0.0, "pearson", r)
+                progress(f"sweep {name:<15} c={c:<4} {est_name:<20} pearson {r:+.3f}")
 
 
 def run(cfg: Config, progress: Callable[[str], None] = print, do_sweep: bool = True) -> list[dict]:

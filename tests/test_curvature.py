@@ -180,6 +180,8 @@ def test_validation_benchmark_rows(tmp_path):
     assert {("sadspheres", "sign_accuracy"), ("torus", "pearson"), ("quadric-sign", "sign_accuracy")} <= metrics
     torus = [r for r in rows if r["benchmark"] == "torus" and r["metric"] == "pearson"]
     assert all(r["anchor"] == 0.979 for r in torus)
+    assert {r["estimator"] for r in torus} >= {"comparison-tangent", "tangent-field", "laziness"}
+    assert any(r["metric"] == "sign_margin" for r in rows)
     estimate_vs_truth(cfg.scatter, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
@@ -192,3 +194,17 @@ def test_validate_cli_rejects_file_as_out(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["validate", "--quick", "--out", str(f)])
     assert exc.value.code == 2 and "is a file" in capsys.readouterr().err
+
+
+def test_validation_sweep_rows():
+    from landscape.validation import Config, sweep
+
+    cfg = Config(
+        n_surface=400, clouds=1, sweep_ts=(10,), sweep_bandwidths=(3.0,), sweep_patches=(200,), sweep_cs=(0.3,)
+    )
+    sweep(cfg, progress=lambda _line: None)
+    by = {(r["benchmark"], r["estimator"], r["metric"]): r["value"] for r in cfg.rows}
+    assert ("sweep:sadspheres:d3:patch200:c0.3", "comparison-tangent", "sign_margin") in by
+    assert 0 <= by[("sweep:quadric-sign:d2:t10:bw3.0", "comparison-u", "sign_accuracy")] <= 1
+    r = by[("sweep:torus:c0.3", "tangent-field", "pearson")]
+    assert 0.5 < r <= 1  # 400 points: coarse, but the field still follows the tube

@@ -1,0 +1,193 @@
+"""Per-query exponential charts and the paired walk behind the comparison form's flat copy (SPEC §5b–c).
+
+For each query x: its ``m`` nearest samples (the patch), mapped to R^d by a discrete exponential map (the chart).
+Both walks run on ONE graph, the cloud's own kNN graph restricted to the patch; only the edge lengths differ:
+distances in the cloud on one side, in the chart on the other. The same points and the same edges on both sides,
+so the sampling noise of the graph cancels and what is left is the metric: a positively curved patch has
+shorter tangential edges than its flat chart, its walk wanders sideways more and strays less far from x.
+Everything is batched over queries: a block-diagonal sparse graph of many patches, walked as one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+from sklearn.neighbors import NearestNeighbors
+
+from .graphs import KnnGraph
+
+
+def exponential_charts(local: np.ndarray, d: int, n_pca: int, directions: np.ndarray | None = None) -> np.ndarray:
+    """Flat copies of patches ``local`` (B, m, D), each centred on its row 0 (the query), as (B, m, d).
+
+    Angles: geodesic normal coordinates to third order. A quadric z ≈ L u + Φ(u) C (monomials u_i u_j) is fitted by
+    least squares to the nearest points' offsets from their PCA plane; L tilts the plane onto the true tangent
+    plane (u ← u + Lᵀz), and the refitted quadric N(u) gives v = u + ⅓ J(u)ᵀ N(u), J = ∂N/∂u — for a graph
+    z = ½uᵀAu exactly the inverse of the geodesic's expansion u = v − ⅙ (Av)(vᵀAv). Radii: each point keeps its
+    distance from the query (chord = geodesic to third order). Plain projection would shorten every radius by
+    κ²s²/6 for spheres and saddles alike, a sign-blind bias that swamps the curvature signal for d ≥ 3.
+    ``directions`` (loss graphs: u − u_query) replace the tangent coordinates when given (they are already the
+    graph's own coordinates).
+    """
+    radius = _norm(local)
+    if directions is None:
+        n_fit = min(local.shape[1], max(60, 3 * (d + d * (d + 1) // 2)))
+        scale = np.sqrt(np.mean(radius[:, :n_fit] ** 2, axis=1))[:, None, None]
+        Y = local / np.where(scale > 0, scale, 1.0)  # unit-size patches: the fit is scale-free
+        near = Y[:, :n_pca] - Y[:, :n_pca].mean(1, keepdims=True)
+        basis = np.linalg.svd(near, full_matrices=False)[2][:, :d]  # (B, d, D)
+        U = Y @ basis.transpose(0, 2, 1)
+        U = _normal_coordinates(U, Y - U @ basis, n_fit)
+    else:
+        U = directions
+    norm_u = _norm(U)
+    ratio = np.divide(radius, norm_u, out=np.ones_like(norm_u), where=norm_u > 0)
+    return U * ratio[..., None]
+
+
+def _lstsq(A: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(A.transpose(0, 2, 1) @ A + 1e-12 * np.eye(A.shape[2]), A.transpose(0, 2, 1) @ Z)
+
+
+def _normal_coordinates(U: np.ndarray, Z: np.ndarray, n_fit: int) -> np.ndarray:
+    """Third-order normal coordinates from tangent coordinates U (B, m, d) and normal offsets Z (B, m, D), the
+    fits on the first ``n_fit`` points (docstring of :func:`exponential_charts`)."""
+    d = U.shape[2]
+    iu, ju = np.triu_indices(d)
+    quad = lambda V: V[..., iu] * V[..., ju]  # noqa: E731
+    L = _lstsq(np.concatenate([U, quad(U)], axis=2)[:, :n_fit], Z[:, :n_fit])[:, :d]  # (B, d, D): the tilt
+    U = U + Z @ L.transpose(0, 2, 1)
+    Z = Z - U @ L
+    Phi = quad(U)
+    C = _lstsq(Phi[:, :n_fit], Z[:, :n_fit])  # (B, p, D)
+    N = Phi @ C
+    dPhi = np.zeros(U.shape + (len(iu),))  # ∂(u_i u_j)/∂u_l
+    for p, (i, j) in enumerate(zip(iu, ju)):
+        dPhi[..., i, p] += U[..., j]
+        dPhi[..., j, p] += U[..., i]
+    return U + np.einsum("bmlp,bpD,bmD->bml", dPhi, C, N) / 3
+
+
+def patch_graph(
+    adjacency: sp.csr_matrix, patches: np.ndarray, max_map: int = 20_000_000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kNN graph restricted to each patch, as one block-diagonal CSR structure over B·m nodes.
+
+    ``patches`` (B, m) holds global indices; node b·m + i is patch b's i-th point. Returns (indptr, indices,
+    lengths): symmetric, rows sorted, lengths the cloud's own edge lengths. Membership is looked up in a (B, n)
+    position map while that has at most ``max_map`` entries, by binary search beyond.
+    """
+    B, m = patches.shape
+    n = adjacency.shape[0]
+    nodes = patches.ravel()
+    starts = np.take(adjacency.indptr, nodes)
+    counts = np.take(adjacency.indptr, nodes + 1) - starts
+    ends = np.cumsum(counts)
+    row = np.repeat(np.arange(B * m), counts)
+    pos = np.arange(ends[-1]) + np.repeat(starts - (ends - counts), counts)
+    nbr = np.take(adjacency.indices, pos)
+    if B * n <= max_map:
+        where = np.full(B * n, -1, dtype=np.int64)
+        where[(np.arange(B)[:, None] * n + patches).ravel()] = np.arange(B * m)
+        local = np.take(where, (row // m) * n + nbr)
+        inside = local >= 0
+        local = local[inside]
+    else:
+        key = (row // m) * n + nbr  # (patch, global neighbour)
+        patch_keys = (np.arange(B)[:, None] * n + patches).ravel()
+        order = np.argsort(patch_keys, kind="stable")
+        at = np.minimum(np.searchsorted(patch_keys[order], key), len(order) - 1)
+        inside = patch_keys[order][at] == key
+        local = order[at[inside]]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row[inside], minlength=B * m))])
+    return indptr, local, np.take(adjacency.data, pos[inside])
+
+
+def _norm(a: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("...i,...i->...", a, a))
+
+
+def _edge_lengths(Y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """‖Y[rows] − Y[cols]‖, one coordinate at a time (1-D gathers are several times faster than row gathers)."""
+    out = np.zeros(len(rows))
+    for c in range(Y.shape[1]):
+        col = np.ascontiguousarray(Y[:, c])
+        x = np.take(col, rows)
+        x -= np.take(col, cols)
+        out += x * x
+    return np.sqrt(out, out=out)
+
+
+def walk_w1(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    radius: np.ndarray,
+    m: int,
+    t: int,
+    sigma: float,
+    alpha: float,
+    distance: str,
+) -> np.ndarray:
+    """W1(δ_x, p^t_x) for every block's node 0 (SPEC §5b): Gaussian kernel exp(−ℓ²/σ²) on the edges plus a unit
+    self loop, α-normalised, row-normalised, t steps. Ground distance: ``euclidean`` (``radius``, each node's
+    distance from its block's query) or ``graph`` (shortest paths within the block)."""
+    N = len(indptr) - 1
+    B = N // m
+    W = sp.csr_matrix((np.exp(lengths * lengths * (-1.0 / sigma**2)), indices, indptr), shape=(N, N))
+    iq = (1.0 + W @ np.ones(N)) ** -alpha  # K = diag(iq) (W + I) diag(iq): α-normalised, self loop included
+    a = iq / (iq * (W @ iq + iq))  # iq / rowsum(K)
+    p = np.zeros(N)
+    p[::m] = 1.0
+    for _ in range(t):  # p ← Pᵀp, P = diag(1/rowsum) K with K symmetric
+        v = p * a
+        p = iq * (W @ v + v)
+    if distance == "euclidean":
+        dist = radius.reshape(B, m)
+    else:
+        G = sp.csr_matrix((lengths, indices, indptr), shape=(N, N))
+        limit = t * float(lengths.max(initial=0.0)) * (1 + 1e-9)
+        dist = np.empty((B, m))
+        for s in range(0, B, 32):
+            b = np.arange(s, min(B, s + 32))
+            D = dijkstra(G, directed=False, indices=b * m, limit=limit)
+            dist[b] = D[np.arange(len(b))[:, None], b[:, None] * m + np.arange(m)]
+        dist[~np.isfinite(dist)] = 0.0  # unreachable within t edges: carries no walk mass
+    return np.einsum("bm,bm->b", p.reshape(B, m), dist)
+
+
+def chart_comparison(
+    X: np.ndarray,
+    g: KnnGraph,
+    queries: np.ndarray,
+    d: int,
+    m: int,
+    t: int,
+    sigma: float,
+    alpha: float,
+    distance: str,
+    u: np.ndarray | None = None,
+    nodes_per_batch: int = 12_000,
+) -> np.ndarray:
+    """k_t = 1 − W1_cloud / W1_chart at each query, the two walks on one patch graph (module docstring)."""
+    n_pca = min(m, max(3 * d, 20))
+    batch = max(1, nodes_per_batch // m)
+    tree = NearestNeighbors(n_neighbors=m).fit(X)
+    out = np.empty(len(queries))
+    for s in range(0, len(queries), batch):
+        q = queries[s : s + batch]
+        P = tree.kneighbors(X[q], return_distance=False)
+        first = np.argmax(P == q[:, None], axis=1)  # the query first (ties may list a twin before it)
+        P[np.arange(len(q)), first] = P[:, 0]
+        P[:, 0] = q
+        local = X[P] - X[q][:, None, :]
+        F = exponential_charts(local, d, n_pca, None if u is None else u[P] - u[q][:, None, :])
+        indptr, indices, lengths = patch_graph(g.adjacency, P)
+        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        Ff = F.reshape(-1, d)
+        flat_lengths = _edge_lengths(Ff, rows, indices)
+        w_cloud = walk_w1(indptr, indices, lengths, _norm(local).ravel(), m, t, sigma, alpha, distance)
+        w_flat = walk_w1(indptr, indices, flat_lengths, _norm(Ff), m, t, sigma, alpha, distance)
+        out[s : s + len(q)] = 1.0 - w_cloud / w_flat
+    return out
