@@ -27,20 +27,21 @@ def exponential_charts(local: np.ndarray, d: int, n_pca: int, directions: np.nda
     z = ½uᵀAu exactly the inverse of the geodesic's expansion u = v − ⅙ (Av)(vᵀAv). Radii: each point keeps its
     distance from the query (chord = geodesic to third order). Plain projection would shorten every radius by
     κ²s²/6 for spheres and saddles alike, a sign-blind bias that swamps the curvature signal for d ≥ 3.
-    ``directions`` (loss graphs: u − u_query) replace the tangent coordinates when given (they are already the
-    graph's own coordinates).
+    ``directions`` (loss graphs: u − u_query) set the first tangent basis instead of local PCA: the linear map
+    from u to the cloud fitted on the nearest points (for a loss graph (u, L): the rows (e_i, ∂_i L)); the tilt fit
+    and the third-order step then run as for PCA, so the chart is right away from the minimum too.
     """
     radius = _norm(local)
+    n_fit = min(local.shape[1], max(60, 3 * (d + d * (d + 1) // 2)))
+    scale = np.sqrt(np.mean(radius[:, :n_fit] ** 2, axis=1))[:, None, None]
+    scale = np.where(scale > 0, scale, 1.0)
+    Y = local / scale  # unit-size patches: the fits are scale-free
     if directions is None:
-        n_fit = min(local.shape[1], max(60, 3 * (d + d * (d + 1) // 2)))
-        scale = np.sqrt(np.mean(radius[:, :n_fit] ** 2, axis=1))[:, None, None]
-        Y = local / np.where(scale > 0, scale, 1.0)  # unit-size patches: the fit is scale-free
         near = Y[:, :n_pca] - Y[:, :n_pca].mean(1, keepdims=True)
         basis = np.linalg.svd(near, full_matrices=False)[2][:, :d]  # (B, d, D)
-        U = Y @ basis.transpose(0, 2, 1)
-        U = _normal_coordinates(U, Y - U @ basis, n_fit)
-    else:
-        U = directions
+    else:  # the embedding's linear part along u: Y ≈ (u − u_q) J on the nearest points
+        basis = _orthonormal_rows(_lstsq(directions[:, :n_fit] / scale, Y[:, :n_fit]))
+    U = _normal_coordinates(Y, basis, n_fit)
     norm_u = _norm(U)
     ratio = np.divide(radius, norm_u, out=np.ones_like(norm_u), where=norm_u > 0)
     return U * ratio[..., None]
@@ -50,17 +51,22 @@ def _lstsq(A: np.ndarray, Z: np.ndarray) -> np.ndarray:
     return np.linalg.solve(A.transpose(0, 2, 1) @ A + 1e-12 * np.eye(A.shape[2]), A.transpose(0, 2, 1) @ Z)
 
 
-def _normal_coordinates(U: np.ndarray, Z: np.ndarray, n_fit: int) -> np.ndarray:
-    """Third-order normal coordinates from tangent coordinates U (B, m, d) and normal offsets Z (B, m, D), the
-    fits on the first ``n_fit`` points (docstring of :func:`exponential_charts`)."""
-    d = U.shape[2]
+def _orthonormal_rows(M: np.ndarray) -> np.ndarray:
+    return np.linalg.qr(M.transpose(0, 2, 1))[0].transpose(0, 2, 1)
+
+
+def _normal_coordinates(Y: np.ndarray, basis: np.ndarray, n_fit: int) -> np.ndarray:
+    """Third-order normal coordinates of patches Y (B, m, D) from a first tangent basis (B, d, D), the fits on the
+    first ``n_fit`` points (docstring of :func:`exponential_charts`)."""
+    d = basis.shape[1]
     iu, ju = np.triu_indices(d)
     quad = lambda V: V[..., iu] * V[..., ju]  # noqa: E731
-    L = _lstsq(np.concatenate([U, quad(U)], axis=2)[:, :n_fit], Z[:, :n_fit])[:, :d]  # (B, d, D): the tilt
-    U = U + Z @ L.transpose(0, 2, 1)
-    Z = Z - U @ L
+    U = Y @ basis.transpose(0, 2, 1)
+    tilt = _lstsq(np.concatenate([U, quad(U)], axis=2)[:, :n_fit], (Y - U @ basis)[:, :n_fit])[:, :d]
+    basis = _orthonormal_rows(basis + tilt)  # the fitted quadric's tangent plane at the query
+    U = Y @ basis.transpose(0, 2, 1)
     Phi = quad(U)
-    C = _lstsq(Phi[:, :n_fit], Z[:, :n_fit])  # (B, p, D)
+    C = _lstsq(Phi[:, :n_fit], (Y - U @ basis)[:, :n_fit])  # (B, p, D)
     N = Phi @ C
     dPhi = np.zeros(U.shape + (len(iu),))  # ∂(u_i u_j)/∂u_l
     for p, (i, j) in enumerate(zip(iu, ju)):

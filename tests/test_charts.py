@@ -60,24 +60,28 @@ def test_walk_matches_dense_transition_matrix(cloud, distance, alpha):
         assert got[b] == pytest.approx(walk @ dist, rel=1e-12)
 
 
-def test_chart_keeps_radii_and_is_third_order_normal_coordinates():
-    """On z = ½uᵀAu the chart is v = u + ⅙(Au)(uᵀAu) (geodesic normal coordinates to third order), radii kept."""
+@pytest.mark.parametrize("frame", ["pca", "u"])
+def test_chart_keeps_radii_and_is_third_order_normal_coordinates(frame):
+    """On z = ½uᵀAu the chart is v = u + ⅙(Au)(uᵀAu) (geodesic normal coordinates to third order), radii kept:
+    the error left is fifth order (measured 2e-9 at patch half-width 0.05, against 2e-5 for the plain chart)."""
     rng = np.random.default_rng(0)
     A = np.array([[1.0, 0.3], [0.3, -0.6]])
-    s = 0.05
-    u = rng.uniform(-s, s, (300, 2))
-    u[0] = 0
-    local = np.column_stack([u, 0.5 * np.einsum("ni,ij,nj->n", u, A, u)])
-    v = exponential_charts(local[None], 2, 20)[0]
-    np.testing.assert_allclose(np.linalg.norm(v, axis=1), np.linalg.norm(local, axis=1), rtol=1e-12)
-    # the basis is the (u1, u2) plane up to a rotation/reflection R: compare after the best orthogonal fit
-    want = u + np.einsum("ni,n->ni", u @ A, np.einsum("ni,ij,nj->n", u, A, u)) / 6
-    want *= (np.linalg.norm(local, axis=1) / np.maximum(np.linalg.norm(want, axis=1), 1e-300))[:, None]
-    Uo, _, Vt = np.linalg.svd(v.T @ want)
-    aligned = v @ (Uo @ Vt)
-    plain = u * (np.linalg.norm(local, axis=1) / np.maximum(np.linalg.norm(u, axis=1), 1e-300))[:, None]
-    err_third, err_plain = np.abs(aligned - want).max(), np.abs(plain - want).max()
-    assert err_third < 0.05 * err_plain, (err_third, err_plain)  # measured 0.019: the s³ error is gone bar 2 %
+    errors = []
+    for s in (0.1, 0.05):
+        u = rng.uniform(-s, s, (300, 2))
+        u[0] = 0
+        local = np.column_stack([u, 0.5 * np.einsum("ni,ij,nj->n", u, A, u)])
+        v = exponential_charts(local[None], 2, 20, None if frame == "pca" else u[None])[0]
+        np.testing.assert_allclose(np.linalg.norm(v, axis=1), np.linalg.norm(local, axis=1), rtol=1e-12)
+        want = u + np.einsum("ni,n->ni", u @ A, np.einsum("ni,ij,nj->n", u, A, u)) / 6
+        r = np.linalg.norm(local, axis=1)
+        keep = lambda w, r=r: w * (r / np.maximum(np.linalg.norm(w, axis=1), 1e-300))[:, None]  # noqa: E731
+        want = keep(want)
+        Uo, _, Vt = np.linalg.svd(v.T @ want)  # the chart is defined up to a rotation/reflection of R^d
+        err, err_plain = np.abs(v @ (Uo @ Vt) - want).max(), np.abs(keep(u) - want).max()
+        assert err < 1e-3 * err_plain, (s, err, err_plain)
+        errors.append(err)
+    assert errors[1] < errors[0] / 16  # fifth order: halving the patch divides the error by ~32
 
 
 def test_plane_reads_exactly_zero():
