@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,8 +39,16 @@ def _entry(rank: int, world_size: int, port: int, fn, args) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=120))
     try:
         fn(rank, *args)
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise  # mp.spawn reports it
+    dist.barrier()  # every rank done before any tears down its connections
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # skip interpreter finalisation: gloo's worker threads can still hold tensors then, and releasing them there
+    # aborts the process ("terminate called without an active exception", pytorch/pytorch#179291); seen once in CI
+    os._exit(0)
 
 
 def problem():
