@@ -21,12 +21,13 @@ from .graphs import KnnGraph
 def exponential_charts(local: np.ndarray, d: int, n_pca: int, directions: np.ndarray | None = None) -> np.ndarray:
     """Flat copies of patches ``local`` (B, m, D), each centred on its row 0 (the query), as (B, m, d).
 
-    Angles: geodesic normal coordinates to third order. A quadric z ≈ L u + Φ(u) C (monomials u_i u_j) is fitted by
-    least squares to the nearest points' offsets from their PCA plane; L tilts the plane onto the true tangent
-    plane (u ← u + Lᵀz), and the refitted quadric N(u) gives v = u + ⅓ J(u)ᵀ N(u), J = ∂N/∂u — for a graph
-    z = ½uᵀAu exactly the inverse of the geodesic's expansion u = v − ⅙ (Av)(vᵀAv). Radii: each point keeps its
-    distance from the query (chord = geodesic to third order). Plain projection would shorten every radius by
-    κ²s²/6 for spheres and saddles alike, a sign-blind bias that swamps the curvature signal for d ≥ 3.
+    Angles: geodesic normal coordinates to third order. A quadric z ≈ L u + Φ(u) C (monomials u_i u_j) is fitted
+    by least squares to the nearest points' offsets from their PCA plane; L tilts the plane onto the quadric's
+    tangent plane (basis ← orthonormalised basis + L), and the refitted quadric N(u) gives v = u + ⅓ J(u)ᵀ N(u),
+    J = ∂N/∂u: for a graph z = ½uᵀAu this inverts the geodesic's expansion u = v − ⅙ (Av)(vᵀAv), error fifth
+    order. Radii: each point keeps its distance from the query (chord = geodesic to third order). Plain projection
+    would shorten every radius by κ²s²/6 for spheres and saddles alike, a sign-blind bias that swamps the
+    curvature signal for d ≥ 3.
     ``directions`` (loss graphs: u − u_query) set the first tangent basis instead of local PCA: the linear map
     from u to the cloud fitted on the nearest points (for a loss graph (u, L): the rows (e_i, ∂_i L)); the tilt fit
     and the third-order step then run as for PCA, so the chart is right away from the minimum too.
@@ -143,7 +144,7 @@ def walk_w1(
     B = N // m
     W = sp.csr_matrix((np.exp(lengths * lengths * (-1.0 / sigma**2)), indices, indptr), shape=(N, N))
     iq = (1.0 + W @ np.ones(N)) ** -alpha  # K = diag(iq) (W + I) diag(iq): α-normalised, self loop included
-    a = iq / (iq * (W @ iq + iq))  # iq / rowsum(K)
+    a = 1.0 / (W @ iq + iq)  # iq / rowsum(K), rowsum(K) = iq ⊙ (W iq + iq)
     p = np.zeros(N)
     p[::m] = 1.0
     for _ in range(t):  # p ← Pᵀp, P = diag(1/rowsum) K with K symmetric

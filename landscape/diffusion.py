@@ -182,9 +182,10 @@ def comparison(
 
 def knn_smooth(X: np.ndarray, values: np.ndarray, k: int = 30) -> np.ndarray:
     """Each point's value averaged over its ``k`` nearest points (itself included): the denoising step for a
-    curvature field estimated at every point, as the 2022 laziness form's C ← P C (SPEC §5a). Per-point
-    estimates carry independent sampling noise while the curvature varies slowly, so the average keeps the signal
-    and cuts the noise (torus, 1,500 points: Pearson 0.94 → 0.985, see ``landscape validate``)."""
+    curvature field estimated at every point, as the 2022 laziness form's C ← P C (SPEC §5a). The per-point
+    sampling noise varies from point to point faster than the curvature does (neighbouring patches overlap, so it
+    is not independent), and the average cuts it while keeping the signal (torus, 1,500 points: Pearson
+    0.94 → 0.985, see ``landscape validate``)."""
     X = check_cloud(X, 1)
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(X),):
