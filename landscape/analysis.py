@@ -168,7 +168,8 @@ def _diffusion_curvature(result: AnalysisResult, o: AnalysisOptions) -> None:
     if sample.finite[0] and len(cloud) >= 20:
         u = sample.coords[sample.finite]
         # the sampled ball is the patch: every query's exponential chart spans all samples
-        dc = comparison(cloud, u, queries=None, t=o.dc_t, k=min(15, len(cloud) - 1), patch=len(cloud))
+        k = min(15, (len(cloud) - 1) // 2)  # the patch (all samples) must exceed 2k: 20 samples allow k = 10
+        dc = comparison(cloud, u, queries=None, t=o.dc_t, k=k, patch=len(cloud))
         result.pointwise_dc = dc
         s["dc_comparison"] = float(dc[0])
         s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])

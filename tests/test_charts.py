@@ -116,3 +116,15 @@ def test_curvature_field_tracks_the_torus(seed):
     m = mf.torus(1500, seed=seed)
     field = knn_smooth(m.X, comparison(m.X, "tangent", intrinsic_dim=2), 30)
     assert pearsonr(field, m.curvature)[0] > 0.97
+
+
+def test_analysis_with_the_fewest_samples_still_reads_curvature():
+    """20 samples is the documented minimum of ``analyze``; the chart's patch (all samples) must still fit k."""
+    from landscape.analysis import AnalysisOptions, analyze_model
+    from landscape.losses import cross_entropy
+
+    from .references import digits_subset, small_mlp
+
+    o = AnalysisOptions(n_samples=20, grid_points=5, trace_samples=4, top_k=2, density_starts=1, density_steps=8)
+    r = analyze_model(small_mlp(double=False), digits_subset(200, double=False), o, cross_entropy)
+    assert np.isfinite(r.scalars["dc_comparison"])
