@@ -40,7 +40,7 @@ class Config:
     sad_dims: tuple[int, ...] = (2, 3, 4)
     quad_dims: tuple[int, ...] = (2,)
     sweep_bandwidths: tuple[float, ...] = (2.0, 3.0, 4.0)
-    sweep_ts: tuple[int, ...] = (6, 10, 16)  # the u form's walk length (default: tied to its 250-sample patch, 10)
+    sweep_ts: tuple[int, ...] = (4, 10, 16)  # the u form's walk length (default at 2,000 samples: patch 200, t = 4)
     sweep_patches: tuple[int, ...] = (200, 800)
     sweep_cs: tuple[float, ...] = (0.2, 0.3, 0.6)
     smooth_k: int = 30  # the field estimator's averaging neighbourhood
@@ -92,10 +92,7 @@ def estimators(
         return comparison(m.X, "tangent", q, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, patch=m_patch)
 
     def tangent_field(m, q):
-        m_patch = default_patch(len(m.X), cfg.k, m.dim)
-        steps = tangent_t(m_patch, cfg.k, m.dim, c) if c else None
-        every = comparison(m.X, "tangent", None, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim)
-        return knn_smooth(m.X, every, cfg.smooth_k)[q]
+        return knn_smooth(m.X, tangent(m, None), cfg.smooth_k)[q]
 
     return {
         "laziness": lambda m, q: laziness(m.X)[q],

@@ -103,6 +103,8 @@ def test_knn_smooth_is_the_neighbourhood_mean():
     np.testing.assert_allclose(knn_smooth(X, np.full(12, 2.5), k=5), 2.5)
     with pytest.raises(ValueError, match="one value per point"):
         knn_smooth(X, v[:5])
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        knn_smooth(X, v, k=0)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
