@@ -25,13 +25,29 @@ from landscape.data import EvalSubset, evaluation_subset
 from landscape.distributed import current_comm
 from landscape.losses import cross_entropy
 
+LOGGED = (
+    "loss_center",
+    "lambda_max",
+    "lambda_min",
+    "trace",
+    "loss_scale",
+    "dc_comparison",
+    "dc_scalar",
+    "dc_scalar_se",
+    "dc_laziness",
+    "analytic_scalar",
+    "analytic_scalar_reach",
+    "dc_sign_agrees",
+)
+
 
 class LandscapeCallback(pl.Callback):
     """Runs :func:`landscape.analysis.analyze_model` every ``every_n_epochs``, at ``at_epochs`` and/or at fit end.
 
-    Logs centre loss, λmax, λmin, trace, diffusion curvature at the centre and the analytic scalar curvature of
-    the sampled slice to every logger, and writes ``sample.npz``, ``results.json`` and figures under
-    ``trainer.log_dir/landscape/epoch=E`` (rank zero only). Weights, optimizer state, RNG streams, BatchNorm
+    Logs centre loss, λmax, λmin, trace, the diffusion curvature at the centre (with its standard error), the
+    exact scalar curvature of the sampled slice at the same scale and whether their signs agree to every logger,
+    and writes ``sample.npz``, ``results.json`` and figures under ``trainer.log_dir/landscape/epoch=E`` (rank zero
+    only). Weights, optimizer state, RNG streams, BatchNorm
     statistics and train/eval modes are left exactly as found.
 
     Under a distributed strategy (DDP over ``torch.distributed``) every rank takes part: the sample rows and the
@@ -123,12 +139,7 @@ class LandscapeCallback(pl.Callback):
         comm.run("writing the landscape results", lambda: self._write(root, result))
         self.last = result
         self.done_epochs.append(epoch)
-        metrics = {
-            f"landscape/{k}": v
-            for k, v in result.scalars.items()
-            if k
-            in ("loss_center", "lambda_max", "lambda_min", "trace", "dc_comparison", "dc_laziness", "analytic_scalar")
-        }
+        metrics = {f"landscape/{k}": v for k, v in result.scalars.items() if k in LOGGED}
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
 

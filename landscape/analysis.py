@@ -17,38 +17,88 @@ from torch import nn
 from .coordinates import grid, make_coordinates
 from .data import EvalSubset
 from .density import SpectralDensity, hessian_density
-from .diffusion import comparison, laziness
+from .diffusion import laziness
 from .directions import make_directions
 from .distributed import Comm
 from .graph_curvature import graph_curvature
-from .hessian import HessianProblem, extreme_eigenvalues, hutchinson_trace, lanczos_eigen, projected_hessian
+from .hessian import (
+    EIGEN_DIRECTIONS,
+    HessianProblem,
+    eigen_directions,
+    extreme_eigenvalues,
+    hutchinson_trace,
+    lanczos_eigen,
+)
+from .loss_graph import default_loss_patch, min_samples
 from .losses import cross_entropy
 from .results import LandscapeSample, atomic_write_json
 from .sampling import sample_on_ranks
+from .slice_curvature import SliceCurvature, compare_slice
+from .slice_field import SliceField, field_on_ranks
+
+DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
+SCHEMES = ("ball", "shells", "grid")
+MAX_K = 6  # the loss-graph estimator is validated for k = 2..5 (its patches hold 50·2^k samples)
+DC_FIELD_MAX = 5000  # above this many samples the diffusion estimate is made at the centre only
 
 SUMMARY_COLUMNS = [
+    "checkpoint",
+    "model",
+    "directions",
+    "k",
+    "n_points",
+    "loss_center",
+    "lambda_max",
+    "lambda_min",
+    "trace",
+    "loss_scale",
+    "dc_comparison",
+    "dc_scalar",
+    "dc_scalar_se",
+    "analytic_scalar",
+    "analytic_scalar_reach",
+    "dc_sign_agrees",
+    "field_spearman",
+    "dc_laziness",
+    "n_nonfinite",
+    "warnings",
+]
+
+# the printed table: the summary without the long text and bookkeeping columns
+TABLE_COLUMNS = [
     "checkpoint",
     "model",
     "loss_center",
     "lambda_max",
     "lambda_min",
     "trace",
-    "dc_laziness",
-    "dc_comparison",
+    "dc_scalar",
+    "dc_scalar_se",
     "analytic_scalar",
-    "n_points",
-    "n_nonfinite",
+    "dc_sign_agrees",
 ]
 
 
 @dataclass
 class AnalysisOptions:
+    """What one analysis measures. Every field is checked when the object is built (:meth:`validate`).
+
+    ``directions``: ``filter``/``gaussian`` (seeded random, SPEC §2) or ``hessian-top``/``hessian-bottom``/
+    ``hessian-mixed`` (unit Hessian eigenvectors; mixed = the top and the bottom of the spectrum, a saddle slice when
+    λmin < 0). ``k`` directions (2..6). ``scheme``: ``ball`` (``n_samples`` points), ``shells`` (three spheres at
+    ⅓, ⅔ and 1 × ``radius``, ``n_samples``/3 each) or ``grid`` (round(n_samples^{1/k}) points per axis).
+    ``loss_scale``: s of the loss graph; None (default) = the estimator's relief rule (SPEC §4b,
+    :func:`landscape.loss_graph.relief_scale`). ``exact_field``: samples at which the exact slice field is computed
+    (None: every sample; a number: the centre's walk reach first, then evenly spread samples). ``jackknife``:
+    subsets for the diffusion estimate's standard error (0: none).
+    """
+
     directions: str = "filter"
     k: int = 2
     n_samples: int = 300
     radius: float = 1.0
     scheme: str = "ball"
-    loss_scale: float = 1.0
+    loss_scale: float | None = None
     seed: int = 0
     grid_points: int = 21  # per axis for the 2-D surface plot (0: none)
     hessian: bool = True
@@ -58,15 +108,52 @@ class AnalysisOptions:
     density_steps: int = 40
     tol: float = 1e-4
     curvature: bool = True
-    dc_t: int | None = None  # walk length of the comparison form (None: tied to the sample count)
+    exact_field: int | None = None
+    jackknife: int = 10
+    dc_t: int | None = None  # walk length of the comparison form (None: tied to the patch)
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
-        if self.k < 1 or self.n_samples < 20:
-            raise ValueError(f"need k ≥ 1 directions and ≥ 20 samples, got k={self.k}, n={self.n_samples}")
-        if not (self.radius > 0 and math.isfinite(self.radius)):
-            raise ValueError(f"radius must be positive and finite, got {self.radius}")
-        if not self.loss_scale > 0:
-            raise ValueError(f"loss scale must be positive, got {self.loss_scale}")
+        def bad(msg: str) -> None:
+            raise ValueError(msg)
+
+        if self.directions not in DIRECTIONS:
+            bad(f"directions must be one of {', '.join(DIRECTIONS)}; got {self.directions!r}")
+        if self.scheme not in SCHEMES:
+            bad(f"scheme must be one of {', '.join(SCHEMES)}; got {self.scheme!r}")
+        if not isinstance(self.k, int) or not 2 <= self.k <= MAX_K:
+            bad(f"need 2 ≤ k ≤ {MAX_K} directions (a 1-direction slice has no intrinsic curvature); got k={self.k}")
+        if not isinstance(self.n_samples, int) or not min_samples(self.k) <= self.n_samples <= 200_000:
+            bad(f"need {min_samples(self.k)} ≤ samples ≤ 200000 for k = {self.k} directions; got {self.n_samples}")
+        if not (isinstance(self.radius, (int, float)) and math.isfinite(self.radius) and self.radius > 0):
+            bad(f"radius must be positive and finite, got {self.radius}")
+        if self.loss_scale is not None and not (math.isfinite(self.loss_scale) and self.loss_scale > 0):
+            bad(f"loss scale must be positive and finite (or None: the relief rule), got {self.loss_scale}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
+            bad(f"seed must be an integer in [0, 2^63), got {self.seed}")
+        if self.grid_points and not 3 <= self.grid_points <= 201:
+            bad(f"grid points per axis must be 0 (none) or 3..201, got {self.grid_points}")
+        if self.top_k < 0 or self.trace_samples < 1 or self.density_starts < 0 or self.density_steps < 2:
+            bad("need top_k ≥ 0, trace_samples ≥ 1, density_starts ≥ 0, density_steps ≥ 2")
+        if not 0 < self.tol < 1:
+            bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
+        if self.exact_field is not None and self.exact_field < 1:
+            bad(f"exact_field must be None (every sample) or ≥ 1, got {self.exact_field}")
+        if self.jackknife == 1 or self.jackknife < 0:
+            bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
+        if self.dc_t is not None and self.dc_t < 1:
+            bad(f"dc_t must be ≥ 1 walk steps, got {self.dc_t}")
+
+    def coordinates(self) -> np.ndarray:
+        """The sample coordinates of :attr:`scheme` (row 0 = the centre)."""
+        if self.scheme == "grid":
+            return make_coordinates("grid", self.k, n=max(3, round(self.n_samples ** (1 / self.k))), radius=self.radius)
+        if self.scheme == "shells":
+            radii = [self.radius / 3, 2 * self.radius / 3, self.radius]
+            return make_coordinates("shells", self.k, n=-(-self.n_samples // 3), seed=self.seed, radii=radii)
+        return make_coordinates("ball", self.k, n=self.n_samples, radius=self.radius, seed=self.seed)
 
 
 @dataclass
@@ -77,16 +164,25 @@ class AnalysisResult:
     surface: LandscapeSample | None = None
     density: SpectralDensity | None = None
     top_eigenvalues: list[float] = field(default_factory=list)
-    principal_curvatures: list[float] = field(default_factory=list)
-    pointwise_dc: np.ndarray | None = None
+    direction_eigenvalues: list[float] = field(default_factory=list)  # Hessian directions' eigenvalues
+    principal_curvatures: list[float] = field(default_factory=list)  # at the centre, per s (κ/s)
+    slice: SliceCurvature | None = None
+    exact: SliceField | None = None
+    exact_rows: np.ndarray | None = None  # rows of the finite samples that ``exact`` holds
     timings: dict[str, float] = field(default_factory=dict)
     world_size: int = 1  # processes the work was split over
+
+    @property
+    def warnings(self) -> list[str]:
+        return [] if self.slice is None else list(self.slice.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scalars": self.scalars,
             "options": self.options,
+            "warnings": self.warnings,
             "top_eigenvalues": self.top_eigenvalues,
+            "direction_eigenvalues": self.direction_eigenvalues,
             "principal_curvatures": self.principal_curvatures,
             "timings_s": self.timings,
             "world_size": self.world_size,
@@ -95,12 +191,35 @@ class AnalysisResult:
         }
 
     def save(self, folder: str | Path) -> None:
-        """``sample.npz/.json`` (+ ``surface.npz``), then ``results.json`` last: its presence marks completion."""
+        """``sample.npz/.json`` (+ the exact field and the diffusion field per sample, + ``surface.npz``), then
+        ``results.json`` last: its presence marks completion."""
         folder = Path(folder)
+        self.sample.arrays = self._field_arrays()
         self.sample.save(folder / "sample")
         if self.surface is not None:
             self.surface.save(folder / "surface")
         atomic_write_json(folder / "results.json", self.to_dict())
+
+    def _field_arrays(self) -> dict[str, np.ndarray]:
+        """Per-sample arrays aligned with the sample's rows (NaN where not computed): the exact slice field
+        (gradient, Hessian in u, R(s)/s²) and the smoothed diffusion field R̂/s²."""
+        if self.slice is None or self.exact is None or self.exact_rows is None:
+            return {}
+        n, k = self.sample.coords.shape
+        finite = np.flatnonzero(self.sample.finite)
+        rows = finite[self.exact_rows]
+        out = {
+            "exact_gradients": np.full((n, k), np.nan),
+            "exact_hessians": np.full((n, k, k), np.nan),
+            "exact_scalar": np.full(n, np.nan),
+            "dc_scalar": np.full(n, np.nan),
+        }
+        out["exact_gradients"][rows] = self.exact.gradients
+        out["exact_hessians"][rows] = self.exact.hessians
+        out["exact_scalar"][finite] = self.slice.exact_field
+        if self.slice.dc_field is not None:
+            out["dc_scalar"][finite] = self.slice.dc_field
+        return out
 
 
 def analyze_model(
@@ -114,8 +233,8 @@ def analyze_model(
     """Run every measurement on ``model`` at its current weights θ*; the model is left exactly as it was.
 
     With a multi-rank ``comm`` (:mod:`landscape.distributed`; call it on every rank with the same model, data and
-    options) the sample rows and the Hessian's evaluation subset are split across ranks and every rank returns the
-    same result as one process would; a failure on any rank raises ``RankFailure`` on all of them.
+    options) the sample rows, the exact field's rows and the Hessian's evaluation subset are split across ranks and
+    every rank returns the same result as one process would; a failure on any rank raises ``RankFailure`` on all.
     """
     o = options or AnalysisOptions()
     o.validate()
@@ -123,66 +242,103 @@ def analyze_model(
     progress = progress and comm.is_zero
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    if o.directions not in ("filter", "gaussian"):
-        raise ValueError(f"analysis directions must be filter or gaussian, got {o.directions!r}")
-    D = make_directions(model, o.directions, o.k, seed=o.seed)
-    coords = make_coordinates(o.scheme, o.k, n=o.n_samples, radius=o.radius, seed=o.seed)
-    sample = sample_on_ranks(comm, model, data, D, coords, loss_fn, progress=progress)
+    prob = HessianProblem(model, data, loss_fn, comm=comm) if (o.hessian or o.directions in EIGEN_DIRECTIONS) else None
+    s: dict[str, float] = {}
+    eig_values: list[float] = []
+    if o.directions in EIGEN_DIRECTIONS:
+        assert prob is not None
+        eig = eigen_directions(prob, o.directions, o.k, tol=o.tol, seed=o.seed)
+        D = make_directions(model, "hessian", o.k, eigenvectors=eig.eigenvectors)
+        eig_values = eig.eigenvalues.tolist()
+        if o.directions == "hessian-mixed":  # both ends of the spectrum are already known
+            s["lambda_max"], s["lambda_min"] = max(eig_values), min(eig_values)
+        times["hessian_directions"] = time.perf_counter() - t0
+    else:
+        D = make_directions(model, o.directions, o.k, seed=o.seed)
+    t0 = time.perf_counter()
+    sample = sample_on_ranks(comm, model, data, D, o.coordinates(), loss_fn, progress=progress)
     surface = None
     if o.grid_points and o.k == 2:
         surface = sample_on_ranks(comm, model, data, D, grid(o.radius, o.grid_points, 2), loss_fn, progress=progress)
     times["sampling"] = time.perf_counter() - t0
-    s: dict[str, float] = {
-        "loss_center": sample.center_loss,
-        "acc_center": float(sample.accuracies[0]),
-        "n_points": float(len(sample.losses)),
-        "n_nonfinite": float(sample.n_nonfinite),
-    }
+    s.update(
+        loss_center=sample.center_loss,
+        acc_center=float(sample.accuracies[0]),
+        n_points=float(len(sample.losses)),
+        n_nonfinite=float(sample.n_nonfinite),
+    )
     result = AnalysisResult(s, asdict(o), sample, surface, timings=times, world_size=comm.world_size)
+    result.direction_eigenvalues = eig_values
     if o.curvature:
-        t0 = time.perf_counter()
-        comm.run("diffusion curvature", lambda: _diffusion_curvature(result, o))
-        times["diffusion_curvature"] = time.perf_counter() - t0
+        _slice_curvature(result, model, data, D, loss_fn, o, comm, progress)
     if o.hessian:
+        assert prob is not None
         t0 = time.perf_counter()
-        prob = HessianProblem(model, data, loss_fn, comm=comm)
-        s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
+        if "lambda_max" not in s:
+            s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
         if o.top_k:
             result.top_eigenvalues = lanczos_eigen(prob, o.top_k, "LA", tol=o.tol, seed=o.seed).eigenvalues.tolist()
         s["trace"], s["trace_se"] = hutchinson_trace(prob, o.trace_samples, seed=o.seed)
         if o.density_starts:
             result.density = hessian_density(prob, o.density_starts, o.density_steps, seed=o.seed)
-        assert D.matrix is not None
-        A, g, _ = projected_hessian(prob, D.matrix)
-        gc = graph_curvature(A, g, o.loss_scale)
-        s["analytic_scalar"], s["analytic_gauss"], s["analytic_mean"] = gc.scalar, gc.gauss_kronecker, gc.mean
-        result.principal_curvatures = gc.principal.tolist()
-        s["n_hvp"] = float(prob.n_hvp)
         times["hessian"] = time.perf_counter() - t0
+    if prob is not None:
+        s["n_hvp"] = float(prob.n_hvp)
     return result
 
 
-def _diffusion_curvature(result: AnalysisResult, o: AnalysisOptions) -> None:
+def field_rows(coords: np.ndarray, cap: int | None) -> np.ndarray:
+    """Rows (of the finite samples ``coords``, row 0 = the centre) that get the exact field: all, or at most ``cap``:
+    the centre's walk reach (its nearest samples, the estimator's patch) first, then evenly spread others."""
+    n = len(coords)
+    if cap is None or cap >= n:
+        return np.arange(n)
+    near = np.argsort(np.linalg.norm(coords - coords[0], axis=1), kind="stable")
+    reach = near[: min(cap, default_loss_patch(n, coords.shape[1]))]
+    rest = np.setdiff1d(np.arange(n), reach)
+    extra = rest[np.linspace(0, len(rest) - 1, cap - len(reach)).round().astype(int)] if cap > len(reach) else []
+    return np.sort(np.r_[reach, extra]).astype(np.int64)
+
+
+def _slice_curvature(result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool) -> None:
+    """The exact slice field (autograd on the k coordinates) and the diffusion estimate, side by side (SPEC §4–5)."""
     s, sample = result.scalars, result.sample
-    cloud = sample.point_cloud(o.loss_scale)
-    if sample.finite[0] and len(cloud) >= 20:
-        u = sample.coords[sample.finite]
-        # the sampled ball is the patch: every query's exponential chart spans all samples
-        k = min(15, (len(cloud) - 1) // 2)  # the patch (all samples) must exceed 2k: 20 samples allow k = 10
-        dc = comparison(cloud, u, queries=None, t=o.dc_t, k=k, patch=len(cloud))
-        result.pointwise_dc = dc
-        s["dc_comparison"] = float(dc[0])
-        s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
-    else:
-        s["dc_comparison"] = s["dc_laziness"] = float("nan")
+    if not sample.finite[0]:
+        result.slice = SliceCurvature(
+            float("nan"), *[float("nan")] * 6, ["the loss at the trained point is not finite"]
+        )
+        s.update(result.slice.scalars(), dc_laziness=float("nan"))
+        return
+    t0 = time.perf_counter()
+    u, f = sample.coords[sample.finite], sample.losses[sample.finite]
+    rows = field_rows(u, o.exact_field)
+    exact = field_on_ranks(comm, model, data, D, u[rows], loss_fn, progress=progress)
+    result.exact, result.exact_rows = exact, rows
+    result.timings["exact_field"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sc = comm.run(
+        "diffusion curvature",
+        lambda: compare_slice(
+            u, f, exact, rows, o.loss_scale, o.jackknife, o.seed, dc_field=len(u) <= DC_FIELD_MAX, t=o.dc_t
+        ),
+    )
+    result.slice = sc
+    s.update(sc.scalars())
+    gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)
+    result.principal_curvatures = (gc.principal / sc.scale).tolist()
+    cloud = np.column_stack([u, sc.scale * f])
+    s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
+    result.timings["diffusion_curvature"] = time.perf_counter() - t0
 
 
 def summary_row(name: str, model_name: str, r: AnalysisResult) -> dict[str, Any]:
     s = r.scalars
-    row = {"checkpoint": name, "model": model_name}
-    for col in SUMMARY_COLUMNS[2:]:
+    row: dict[str, Any] = {"checkpoint": name, "model": model_name}
+    row["directions"], row["k"] = r.options["directions"], r.options["k"]
+    for col in SUMMARY_COLUMNS[4:-1]:
         v = s.get(col, float("nan"))
-        row[col] = int(v) if col.startswith("n_") else v
+        row[col] = int(v) if (col.startswith("n_") or col.startswith("dc_sign")) and math.isfinite(v) else v
+    row["warnings"] = "; ".join(r.warnings)
     return row
 
 

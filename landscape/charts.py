@@ -126,23 +126,40 @@ def _edge_lengths(Y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
     return np.sqrt(out, out=out)
 
 
-def walk_w1(
+def walk_steps(patch: int, k: int, d: int, c: float = 0.3) -> int:
+    """Walk length for the chart forms: t = round(c (patch/k)^{2/d}), at least 2. The t-step walk's radius
+    (≈ the kNN radius × √t) is then a fixed fraction (≈ √c) of the patch radius (≈ the kNN radius ×
+    (patch/k)^{1/d}) in every dimension: long enough to feel the patch's curvature, short enough to stay inside it.
+    c = 0.3 was chosen by ``landscape validate``'s sweeps (SadSpheres d = 2..4 sign margins, torus and ellipsoid
+    Pearson, and the loss-graph sweep on trained nets); a 1-step walk reads the kernel's density correction, not
+    the walk's spread, and is not allowed."""
+    return max(2, round(c * (patch / k) ** (2 / d)))
+
+
+def default_patch(n: int, k: int, d: int) -> int:
+    """Chart patch size for general clouds: min(50·2^d, n/8) samples, at least 4k, at most n — a small piece of the
+    manifold, whose radius is then about the same number of kNN radii in every dimension d. A bigger patch averages
+    away more noise but lets the chart's fifth-order, sign-blind error (∝ s⁴ against the signal's K s²) grow:
+    ``landscape validate``'s sweep shows d = 2 best at 200 samples, d = 4 at 800."""
+    return min(n, max(min(50 * 2**d, n // 8), 4 * k))
+
+
+def walk(
     indptr: np.ndarray,
     indices: np.ndarray,
     lengths: np.ndarray,
-    radius: np.ndarray,
     m: int,
     t: int,
-    sigma: float,
+    sigma: float | np.ndarray,
     alpha: float,
-    distance: str,
 ) -> np.ndarray:
-    """W1(δ_x, p^t_x) for every block's node 0 (SPEC §5b): Gaussian kernel exp(−ℓ²/σ²) on the edges plus a unit
-    self loop, α-normalised, row-normalised, t steps. Ground distance: ``euclidean`` (``radius``, each node's
-    distance from its block's query) or ``graph`` (shortest paths within the block)."""
+    """p^t from every block's node 0, as (B, m): Gaussian kernel exp(−ℓ²/σ²) on the edges plus a unit self loop,
+    α-normalised, row-normalised, t steps (SPEC §5b). ``sigma`` is one bandwidth or one per block (B,)."""
     N = len(indptr) - 1
     B = N // m
-    W = sp.csr_matrix((np.exp(lengths * lengths * (-1.0 / sigma**2)), indices, indptr), shape=(N, N))
+    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (B,))
+    edge_sigma = np.repeat(sig, np.diff(indptr[::m]))  # every edge lies inside one block
+    W = sp.csr_matrix((np.exp(-((lengths / edge_sigma) ** 2)), indices, indptr), shape=(N, N))
     iq = (1.0 + W @ np.ones(N)) ** -alpha  # K = diag(iq) (W + I) diag(iq): α-normalised, self loop included
     a = 1.0 / (W @ iq + iq)  # iq / rowsum(K), rowsum(K) = iq ⊙ (W iq + iq)
     p = np.zeros(N)
@@ -150,9 +167,29 @@ def walk_w1(
     for _ in range(t):  # p ← Pᵀp, P = diag(1/rowsum) K with K symmetric
         v = p * a
         p = iq * (W @ v + v)
+    return p.reshape(B, m)
+
+
+def walk_w1(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    lengths: np.ndarray,
+    radius: np.ndarray,
+    m: int,
+    t: int,
+    sigma: float | np.ndarray,
+    alpha: float,
+    distance: str,
+) -> np.ndarray:
+    """W1(δ_x, p^t_x) for every block's node 0 (SPEC §5b), the walk of :func:`walk`. Ground distance:
+    ``euclidean`` (``radius``, each node's distance from its block's query) or ``graph`` (shortest paths within
+    the block)."""
+    B = (len(indptr) - 1) // m
+    p = walk(indptr, indices, lengths, m, t, sigma, alpha)
     if distance == "euclidean":
         dist = radius.reshape(B, m)
     else:
+        N = len(indptr) - 1
         G = sp.csr_matrix((lengths, indices, indptr), shape=(N, N))
         limit = t * float(lengths.max(initial=0.0)) * (1 + 1e-9)
         dist = np.empty((B, m))
@@ -161,7 +198,7 @@ def walk_w1(
             D = dijkstra(G, directed=False, indices=b * m, limit=limit)
             dist[b] = D[np.arange(len(b))[:, None], b[:, None] * m + np.arange(m)]
         dist[~np.isfinite(dist)] = 0.0  # unreachable within t edges: carries no walk mass
-    return np.einsum("bm,bm->b", p.reshape(B, m), dist)
+    return np.einsum("bm,bm->b", p, dist)
 
 
 def chart_comparison(

@@ -10,8 +10,9 @@ import numpy as np
 from scipy.sparse.csgraph import dijkstra
 from sklearn.neighbors import NearestNeighbors
 
-from .charts import chart_comparison
+from .charts import chart_comparison, default_patch, walk_steps
 from .graphs import KnnGraph, PointCloudError, check_cloud, diffuse, knn_graph, transition_matrix
+from .loss_graph import loss_graph_curvature
 
 DISTANCES = ("graph", "euclidean")
 
@@ -88,23 +89,6 @@ def _walk_w1(X, g, queries, t, sigma, distance, alpha):
 FLATS = ("tangent", "cube")
 
 
-def default_patch(n: int, k: int, d: int) -> int:
-    """Chart patch size: min(50·2^d, n/8) samples, at least 4k, at most n — a small piece of the manifold, whose
-    radius is then about the same number of kNN radii in every dimension d. A bigger patch averages away more noise
-    but lets the chart's fifth-order, sign-blind error (∝ s⁴ against the signal's K s²) grow: ``landscape validate``'s
-    sweep shows d = 2 best at 200 samples, d = 4 at 800."""
-    return min(n, max(min(50 * 2**d, n // 8), 4 * k))
-
-
-def tangent_t(patch: int, k: int, d: int, c: float = 0.3) -> int:
-    """Walk length for the chart forms: t = round(c (patch/k)^{2/d}), at least 2. The t-step walk's radius
-    (≈ the kNN radius × √t) is then a fixed fraction (≈ √c) of the patch radius (≈ the kNN radius ×
-    (patch/k)^{1/d}) in every dimension: long enough to feel the patch's curvature, short enough to stay inside it.
-    c = 0.3 was chosen by ``landscape validate``'s sweep (SadSpheres d = 2..4 sign margins, torus and ellipsoid
-    Pearson); a 1-step walk reads the kernel's density correction, not the walk's spread, and is not allowed."""
-    return max(2, round(c * (patch / k) ** (2 / d)))
-
-
 def comparison(
     X: np.ndarray,
     flat: np.ndarray | str = "tangent",
@@ -127,15 +111,18 @@ def comparison(
     density; α = 0 reads density, not curvature), kNN graphs with ``k`` neighbours, and the same ground
     ``distance`` on both sides. The flat copy:
     - ``"tangent"`` (general clouds, the default): for each query, its ``patch`` nearest points (default
-      :func:`default_patch`: a small piece of the manifold) mapped to R^d (d = ``intrinsic_dim`` or estimated) by
-      a discrete exponential map, the walks on the SAME patch graph with chart vs cloud edge lengths
-      (:mod:`landscape.charts`); ``t`` default :func:`tangent_t`, ground distance default ``euclidean`` (the
+      :func:`landscape.charts.default_patch`: a small piece of the manifold) mapped to R^d (d = ``intrinsic_dim``
+      or estimated) by a discrete exponential map, the walks on the SAME patch graph with chart vs cloud edge
+      lengths (:mod:`landscape.charts`); ``t`` default :func:`landscape.charts.walk_steps`, ground distance default
+      ``euclidean`` (the
       distance from the query, equal on both sides by construction; ``graph`` reads saddles and spheres alike
       more negative, since shortest paths zig-zag more on the curved side);
-    - an array (loss graphs, SPEC §5b): the sample locations u, row for row. With ``chart`` (default) each query's
-      chart takes its directions from u − u_query, otherwise as ``"tangent"``; ``chart=False`` is the plain u
-      copy (separate kNN graphs, ``t`` default 16, ground distance default ``graph``), which shortens every radius
-      and reads bowls as saddles too often;
+    - an array (loss graphs, SPEC §5b): the sample locations u, row for row, with X = (u, z) the graph of z over u.
+      With ``chart`` (default) this is :func:`landscape.loss_graph.loss_graph_curvature` on (u, z): its own loss
+      scale (the relief rule), an exact small-relief chart, arc-corrected edges (``patch``, ``t``, ``k``,
+      ``bandwidth``, ``alpha`` pass through; ``distance`` must stay euclidean). ``chart=False`` is the plain u copy
+      (separate kNN graphs, ``t`` default 16, ground distance default ``graph``), which reads bowls as saddles too
+      often (SPEC §5d); kept as the published baseline;
     - ``"cube"``: the origin + n−1 points uniform in [−1, 1]^d, read at the origin, ``n_flat`` draws averaged;
       each side measured in its own h (the published general-cloud form; ``t`` default 16, ``graph`` distance).
     Only the query rows are diffused, so curvature at a few points costs only their patches.
@@ -159,6 +146,12 @@ def comparison(
             gF = knn_graph(u, k)
             h = gF.median_nn()
             return 1.0 - walk(X, knn_graph(X, k), q, h, t or 16) / walk(u, gF, q, h, t or 16)
+        if X.shape[1] != u.shape[1] + 1 or not np.allclose(X[:, :-1], u, rtol=0, atol=1e-12 * (1 + np.abs(u).max())):
+            raise PointCloudError("the loss-graph form needs X = (u, z): the flat copy u followed by one value column")
+        if distance not in (None, "euclidean"):
+            raise ValueError("the loss-graph form measures distances in its exact chart; leave distance unset")
+        res = loss_graph_curvature(u, X[:, -1], q, k=k, bandwidth=bandwidth, t=t, patch=patch, alpha=alpha)
+        return res.comparison
     elif flat not in FLATS:
         raise ValueError(f"flat must be an array or one of {FLATS}, got {flat!r}")
     d = u.shape[1] if u is not None else intrinsic_dim or estimate_intrinsic_dim(X)
@@ -176,7 +169,7 @@ def comparison(
     m = min(len(X), patch or default_patch(len(X), k, d))
     if m <= 2 * k:
         raise PointCloudError(f"tangent patch of {m} points is too small for k = {k}; raise patch or add samples")
-    steps = t or tangent_t(m, k, d)
+    steps = t or walk_steps(m, k, d)
     return chart_comparison(X, gX, q, d, m, steps, bandwidth * gX.median_nn(), alpha, distance or "euclidean", u)
 
 

@@ -143,6 +143,21 @@ def lanczos_eigen(
     return EigenResult(w[idx], V[:, idx].T, problem.n_hvp - start)
 
 
+EIGEN_DIRECTIONS = {"hessian-top": "LA", "hessian-bottom": "SA", "hessian-mixed": "BE"}
+
+
+def eigen_directions(problem: HessianProblem, kind: str, k: int, tol: float = 1e-6, seed: int = 0) -> EigenResult:
+    """Unit Hessian eigenvectors as slice directions (SPEC §2 hessian): ``hessian-top`` the k largest eigenvalues,
+    ``hessian-bottom`` the k smallest, ``hessian-mixed`` ⌈k/2⌉ from the top and ⌊k/2⌋ from the bottom in one Krylov
+    space — for k = 2 the pair (v_max, v_min), a saddle slice whenever λmin < 0 (SPEC §5d)."""
+    if kind not in EIGEN_DIRECTIONS:
+        raise ValueError(f"Hessian directions must be one of {tuple(EIGEN_DIRECTIONS)}, got {kind!r}")
+    which = EIGEN_DIRECTIONS[kind]
+    if which == "BE" and k < 2:
+        raise ValueError("mixed Hessian directions need k ≥ 2 (one from each end of the spectrum)")
+    return lanczos_eigen(problem, k, which, tol, seed)
+
+
 def extreme_eigenvalues(problem: HessianProblem, tol: float = 1e-6, seed: int = 0) -> tuple[float, float, int]:
     """λmax and λmin (algebraic: a saddle's negative directions show up) from one Lanczos run; HVPs spent."""
     res = lanczos_eigen(problem, 2, "BE", tol, seed)

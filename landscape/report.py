@@ -9,6 +9,7 @@ import numpy as np
 
 from .analysis import AnalysisResult
 from .plots import plt, save
+from .slice_curvature import SMOOTH_K
 
 
 def surface_grid(surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,7 +44,7 @@ def plot_surface(result: AnalysisResult, ax2d, ax1d, title: str = "") -> None:
 
 
 def analysis_figures(result: AnalysisResult, folder: str | Path) -> list[Path]:
-    """surface.png (2-D + 1-D), density.png (log), cloud.png (samples coloured by diffusion curvature)."""
+    """surface.png (2-D + 1-D), density.png (log), field.png (diffusion vs exact curvature field of the slice)."""
     folder = Path(folder)
     written = []
     if result.surface is not None:
@@ -56,17 +57,44 @@ def analysis_figures(result: AnalysisResult, folder: str | Path) -> list[Path]:
         plot_density(result, ax)
         save(fig, folder / "density.png")
         written.append(folder / "density.png")
-    if result.pointwise_dc is not None and result.sample.coords.shape[1] >= 2:
-        u = result.sample.coords[result.sample.finite]
-        fig, ax = plt.subplots(figsize=(4.6, 4))
-        lim = np.nanpercentile(np.abs(result.pointwise_dc), 95) or 1.0
-        sc = ax.scatter(u[:, 0], u[:, 1], c=result.pointwise_dc, cmap="coolwarm", vmin=-lim, vmax=lim, s=8)
-        fig.colorbar(sc, ax=ax, label="diffusion curvature (comparison)")
-        ax.plot(0, 0, "k*")
-        ax.set_title("samples coloured by estimated curvature", fontsize=8)
-        save(fig, folder / "cloud.png")
-        written.append(folder / "cloud.png")
+    if result.slice is not None and result.slice.dc_field is not None and result.sample.coords.shape[1] >= 2:
+        fig = field_figure(result)
+        save(fig, folder / "field.png")
+        written.append(folder / "field.png")
     return written
+
+
+def field_figure(result: AnalysisResult):
+    """The diffusion-curvature field next to the exact field of the same slice (first two coordinates), one colour
+    scale for both, the agreement figures in the title."""
+    sc, sample = result.slice, result.sample
+    u = sample.coords[sample.finite]
+    exact = sc.exact_field
+    both = np.concatenate([sc.dc_field, exact[np.isfinite(exact)]])
+    lim = float(np.nanpercentile(np.abs(both), 98)) or 1.0
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True, sharey=True)
+    for ax, values, label in (
+        (axes[0], sc.dc_field, f"diffusion estimate (smoothed over {SMOOTH_K} samples)"),
+        (axes[1], exact, "exact (autograd on the slice coordinates)"),
+    ):
+        ok = np.isfinite(values)
+        im = ax.scatter(u[ok, 0], u[ok, 1], c=values[ok], cmap="coolwarm", vmin=-lim, vmax=lim, s=10)
+        ax.plot(0, 0, "k*", ms=9, label="trained point")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("u₁ (step along direction 1)", fontsize=8)
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("u₂ (step along direction 2)", fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper right")
+    fig.colorbar(im, ax=axes, label="scalar curvature R(s)/s² of the loss graph", shrink=0.9)
+    verdict = "signs agree" if sc.agrees else "signs DISAGREE"
+    o = result.options
+    fig.suptitle(
+        f"{o['directions']} slice, k = {o['k']}, {len(u)} samples, radius {o['radius']:g}: centre diffusion "
+        f"{sc.dc_scalar:.3g} ± {sc.dc_scalar_se:.2g} vs exact {sc.exact_scalar:.3g} ({verdict}); "
+        f"field Spearman {sc.field_spearman:.2f}",
+        fontsize=9,
+    )
+    return fig
 
 
 def plot_density(result: AnalysisResult, ax, label: str | None = None) -> None:
@@ -82,16 +110,38 @@ def plot_density(result: AnalysisResult, ax, label: str | None = None) -> None:
 
 
 def dc_vs_analytic(rows: list[dict[str, Any]], path: str | Path) -> None:
-    """Diffusion curvature at the centre vs the analytic scalar curvature of the sampled slice, one point per run."""
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
-    for ax, col in zip(axes, ("dc_comparison", "dc_laziness")):
-        x = [r["analytic_scalar"] for r in rows]
-        y = [r[col] for r in rows]
-        ax.scatter(x, y)
-        for r, xi, yi in zip(rows, x, y):
-            ax.annotate(str(r["checkpoint"])[-24:], (xi, yi), fontsize=6)
-        ax.set_xlabel("analytic scalar curvature (DᵀHD, SPEC §4)", fontsize=7)
-        ax.set_ylabel(col, fontsize=7)
+    """Diffusion estimate at the centre (± its jackknife error) against the exact scalar curvature of the same
+    slice at the same scale, one point per run, on symmetric-log axes with the line of agreement."""
+    fig, ax = plt.subplots(figsize=(6.4, 5))
+    x = np.array([r["analytic_scalar"] for r in rows], dtype=float)
+    y = np.array([r["dc_scalar"] for r in rows], dtype=float)
+    err = np.array([r.get("dc_scalar_se", np.nan) for r in rows], dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        plt.close(fig)
+        return
+    agree = np.sign(x) == np.sign(y)
+    for mask, colour, label in ((agree & ok, "tab:blue", "signs agree"), (~agree & ok, "tab:red", "signs disagree")):
+        if mask.any():
+            ax.errorbar(x[mask], y[mask], yerr=np.nan_to_num(err[mask]), fmt="o", color=colour, label=label, capsize=3)
+    for i in np.flatnonzero(ok):
+        ax.annotate(f"{i + 1}", (x[i], y[i]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    lim = float(np.nanmax(np.abs(np.r_[x[ok], y[ok]]))) * 1.3
+    lin = max(lim * 1e-3, 1e-12)
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="agreement")
+    ax.set_xscale("symlog", linthresh=lin)
+    ax.set_yscale("symlog", linthresh=lin)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("exact scalar curvature R(s)/s² at the trained point (SPEC §4)", fontsize=8)
+    ax.set_ylabel("diffusion curvature estimate R̂(s)/s² ± jackknife SE", fontsize=8)
+    n_agree, n_ok = int(agree[ok].sum()), int(ok.sum())
+    ax.set_title(f"diffusion vs exact curvature: signs agree in {n_agree} of {n_ok} runs", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    names = "\n".join(f"{i + 1}: {r['model']} {Path(str(r['checkpoint'])).stem}" for i, r in enumerate(rows))
+    fig.text(1.0, 0.5, names, fontsize=7, va="center", ha="left", transform=ax.transAxes)
     save(fig, path)
 
 
@@ -118,7 +168,7 @@ def skip_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, t
             plot_density(r, ax, label)
     ax.legend(fontsize=7)
     ax = fig.add_subplot(gs[1, 2])
-    keys = ["lambda_max", "trace", "analytic_scalar", "dc_comparison", "dc_laziness"]
+    keys = ["lambda_max", "trace", "analytic_scalar", "dc_scalar", "dc_laziness"]
     x = np.arange(len(keys))
     for i, (label, r) in enumerate((("with skips", skip), ("without skips", noskip))):
         vals = [r.scalars.get(k, np.nan) for k in keys]

@@ -68,6 +68,7 @@ class LandscapeSample:
     n_eval: int
     meta: dict[str, Any] = field(default_factory=dict)
     direction_matrix: np.ndarray | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # further per-sample arrays saved with it
 
     @property
     def finite(self) -> np.ndarray:
@@ -125,7 +126,10 @@ class LandscapeSample:
         arrays = {"coords": self.coords, "losses": self.losses, "accuracies": self.accuracies, "indices": self.indices}
         if self.direction_matrix is not None:
             arrays["direction_matrix"] = self.direction_matrix
-        atomic_write_npz(path, **arrays)
+        clash = set(self.arrays) & (set(arrays) | {"direction_matrix"})
+        if clash:
+            raise ValueError(f"extra sample arrays may not reuse the names {sorted(clash)}")
+        atomic_write_npz(path, **arrays, **self.arrays)
         atomic_write_json(
             path.with_suffix(".json"),
             {"directions": self.directions, "n_eval": self.n_eval, "meta": self.meta, "summary": self.summary()},
@@ -137,6 +141,7 @@ class LandscapeSample:
         meta = json.loads(path.with_suffix(".json").read_text())
         with np.load(path, allow_pickle=False) as z:
             dm = z["direction_matrix"] if "direction_matrix" in z.files else None
+            base = {"coords", "losses", "accuracies", "indices", "direction_matrix"}
             return cls(
                 z["coords"],
                 z["losses"],
@@ -146,4 +151,5 @@ class LandscapeSample:
                 meta["n_eval"],
                 meta["meta"],
                 dm,
+                {name: z[name] for name in z.files if name not in base},
             )

@@ -13,7 +13,8 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from . import manifolds as mf
-from .diffusion import comparison, default_patch, knn_smooth, laziness, tangent_t
+from .charts import default_patch, walk_steps
+from .diffusion import comparison, knn_smooth, laziness
 from .ollivier import ollivier_ricci
 
 ANCHORS = {
@@ -83,12 +84,12 @@ def estimators(
     cfg: Config, t: int | None = None, bandwidth: float | None = None, patch: int | None = None, c: float | None = None
 ) -> dict[str, Callable]:
     """name → f(manifold, queries) → estimates at those rows (the tangent form's t follows its patch, see
-    :func:`landscape.diffusion.tangent_t`, unless ``c`` sets that rule's constant)."""
+    :func:`landscape.charts.walk_steps`, unless ``c`` sets that rule's constant)."""
     t_cube, bw = t or cfg.t, bandwidth or cfg.bandwidth
 
     def tangent(m, q):
         m_patch = min(len(m.X), patch or default_patch(len(m.X), cfg.k, m.dim))
-        steps = tangent_t(m_patch, cfg.k, m.dim, c) if c else None
+        steps = walk_steps(m_patch, cfg.k, m.dim, c) if c else None
         return comparison(m.X, "tangent", q, t=steps, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, patch=m_patch)
 
     def tangent_field(m, q):

@@ -48,17 +48,48 @@ def start_processes(args: argparse.Namespace):
     return current_comm(), fabric.device
 
 
+def loss_scale(text: str) -> float | None:
+    """argparse type for --loss-scale: ``auto`` (the estimator's relief rule) or a positive finite number."""
+    if text == "auto":
+        return None
+    return positive_float(text)
+
+
 def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
+    from landscape.analysis import DIRECTIONS, SCHEMES
+
     g = p.add_argument_group("analysis")
     g.add_argument("--n-eval", type=positive_int, default=1000, help="evaluation subset size (training split)")
-    g.add_argument("--directions", choices=["filter", "gaussian"], default="filter")
-    g.add_argument("--samples", type=positive_int, default=300, help="sampled points in the ball (≥ 20)")
-    g.add_argument("--radius", type=positive_float, default=1.0)
+    g.add_argument(
+        "--directions",
+        choices=DIRECTIONS,
+        default="filter",
+        help="slice directions: random filter-normalised/gaussian, or Hessian eigenvectors (top, bottom, or "
+        "mixed = top and bottom of the spectrum: a saddle slice when λmin < 0); default filter",
+    )
+    g.add_argument("--k", type=positive_int, default=2, help="number of directions, 2..6 (default 2)")
+    g.add_argument("--scheme", choices=SCHEMES, default="ball", help="sample layout (default ball)")
+    g.add_argument("--samples", type=positive_int, default=300, help="sampled points (≥ 20 for k = 2; default 300)")
+    g.add_argument("--radius", type=positive_float, default=1.0, help="sampling radius in u (default 1)")
     g.add_argument("--grid", type=nonneg_int, default=21, help="grid points per axis for the 2-D surface (0: none)")
-    g.add_argument("--loss-scale", type=positive_float, default=1.0, help="s in the point cloud (u, s·L)")
+    g.add_argument(
+        "--loss-scale",
+        type=loss_scale,
+        default=None,
+        metavar="auto|S",
+        help="s in the loss graph (u, s·L): auto (default) = the estimator's relief rule (1 %% rise over the radius)",
+    )
+    g.add_argument(
+        "--exact-field",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="compute the exact slice curvature at N samples (the walk's reach first); default every sample",
+    )
+    g.add_argument("--jackknife", type=nonneg_int, default=10, help="subsets for the diffusion value's error (0: none)")
     g.add_argument("--top-k", type=nonneg_int, default=5)
     g.add_argument("--trace-samples", type=positive_int, default=30)
-    g.add_argument("--no-hessian", action="store_true")
+    g.add_argument("--no-hessian", action="store_true", help="skip the Hessian spectrum (λmax, λmin, trace, density)")
     g.add_argument("--seed", type=nonneg_int, default=0, help="directions' and samples' seed")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -66,22 +97,24 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace):
     from landscape.analysis import AnalysisOptions
 
-    o = AnalysisOptions(
-        directions=args.directions,
-        n_samples=args.samples,
-        radius=args.radius,
-        seed=args.seed,
-        grid_points=args.grid,
-        loss_scale=args.loss_scale,
-        top_k=args.top_k,
-        trace_samples=args.trace_samples,
-        hessian=not args.no_hessian,
-    )
     try:
-        o.validate()
+        return AnalysisOptions(
+            directions=args.directions,
+            k=args.k,
+            scheme=args.scheme,
+            n_samples=args.samples,
+            radius=args.radius,
+            seed=args.seed,
+            grid_points=args.grid,
+            loss_scale=args.loss_scale,
+            exact_field=args.exact_field,
+            jackknife=args.jackknife,
+            top_k=args.top_k,
+            trace_samples=args.trace_samples,
+            hessian=not args.no_hessian,
+        )
     except ValueError as exc:
         fail(str(exc))
-    return o
 
 
 def load_eval_data(args: argparse.Namespace):
@@ -96,7 +129,7 @@ def load_eval_data(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.analysis import SUMMARY_COLUMNS, summary_row
+    from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, summary_row
     from landscape.distributed import RankFailure
     from landscape.report import dc_vs_analytic, format_table
     from landscape.results import atomic_write_csv
@@ -130,19 +163,22 @@ def run(args: argparse.Namespace) -> int:
             result = _analyze_one(net.to(device), data, opts, comm, out / name, quiet=args.quiet)
         except RankFailure as exc:
             fail(f"[rank {comm.rank}] {exc}")
-        if result.scalars["n_nonfinite"] and comm.is_zero:
-            print(
-                f"{ck}: {int(result.scalars['n_nonfinite'])} samples had non-finite loss (left out); "
-                "lower --radius to stay in the finite region"
-            )
+        if comm.is_zero:
+            if result.scalars["n_nonfinite"]:
+                print(
+                    f"{ck}: {int(result.scalars['n_nonfinite'])} samples had non-finite loss (left out); "
+                    "lower --radius to stay in the finite region"
+                )
+            for warning in result.warnings:
+                print(f"{ck}: warning: {warning}")
         rows.append(summary_row(str(ck), describe(cfg), result))
     if not comm.is_zero:
         return 2 if failures else 0
     if rows:
         atomic_write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS)
-        if opts.hessian and opts.curvature:
+        if opts.curvature:
             dc_vs_analytic(rows, out / "dc_vs_analytic.png")
-        print(format_table(rows, SUMMARY_COLUMNS))
+        print(format_table(rows, TABLE_COLUMNS))
         print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
     return 2 if failures else 0
 

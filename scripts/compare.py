@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.analysis import SUMMARY_COLUMNS, analyze_model, summary_row
+    from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
     from landscape.report import analysis_figures, format_table, skip_panel
     from landscape.results import atomic_write_csv, atomic_write_json
     from models.checkpoints import CheckpointError, load_network
@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     skip_panel(results["skip"], results["noskip"], out / "skip_vs_noskip.png", f"ResNet-{args.depth} on {args.data}")
     atomic_write_csv(out / "comparison.csv", rows, SUMMARY_COLUMNS)
     atomic_write_json(out / "comparison.json", {k: r.to_dict() for k, r in results.items()})
-    print("\n" + format_table(rows, SUMMARY_COLUMNS[1:]))
+    print("\n" + format_table(rows, TABLE_COLUMNS[1:]))
+    for label, r in results.items():
+        for warning in r.warnings:
+            print(f"{label}: warning: {warning}")
     print(f"\nwrote {out / 'skip_vs_noskip.png'}, {out / 'comparison.csv'} ({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from callbacks.landscape import LandscapeCallback
-    from landscape.analysis import SUMMARY_COLUMNS, AnalysisOptions, summary_row
+    from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, AnalysisOptions, summary_row
     from landscape.report import format_table
     from landscape.results import atomic_write_csv, atomic_write_json
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     report = out / "report"
     atomic_write_csv(report / "summary.csv", rows, [*SUMMARY_COLUMNS, "val_acc"])
     atomic_write_json(report / "results.json", results)
-    cols = ["model", "val_acc", *SUMMARY_COLUMNS[2:-1]]  # the summary columns, without checkpoint/n_nonfinite
+    cols = ["model", "val_acc", *TABLE_COLUMNS[2:]]
     print("\n" + format_table(rows, cols))
     print(
         f"\nreport: {report}/summary.csv, {report}/results.json; figures under {out}/<model>/landscape/epoch=*/ "

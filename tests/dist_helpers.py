@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,10 +58,11 @@ def problem():
 
 
 def failing_loss(rank_to_fail: int, phase: str):
-    """Cross-entropy that raises on one rank, during sampling (no grad) or during the Hessian work (grad)."""
+    """Cross-entropy that raises on one rank, during sampling (no grad) or during the work with gradients: the exact
+    slice field (``field``) or, with the curvature off, the Hessian (``hessian``)."""
 
     def loss(out, y):
-        in_phase = torch.is_grad_enabled() == (phase == "hessian")
+        in_phase = torch.is_grad_enabled() == (phase != "sampling")
         if dist.get_rank() == rank_to_fail and in_phase:
             raise ValueError(f"injected failure in {phase}")
         return cross_entropy(out, y)
@@ -74,8 +76,9 @@ def analyze_worker(rank: int, out: str, fail: str | None) -> None:
     comm = ProcessGroupComm()
     loss_fn = failing_loss(1, fail) if fail else cross_entropy
     folder = Path(out)
+    options = replace(OPTIONS, curvature=False) if fail == "hessian" else OPTIONS
     try:
-        result = analyze_model(model, data, OPTIONS, loss_fn, comm=comm)
+        result = analyze_model(model, data, options, loss_fn, comm=comm)
     except RankFailure as exc:
         (folder / f"error{rank}.txt").write_text(str(exc))
         return

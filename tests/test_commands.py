@@ -66,7 +66,7 @@ def test_analyze_plain_state_dict_needs_model(tmp_path, capsys):
 def test_analyze_rejects_nonsense(tmp_path, trained, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["analyze", str(trained), "--out", str(tmp_path), "--samples", "5"])
-    assert exc.value.code == 2 and "≥ 20 samples" in capsys.readouterr().err
+    assert exc.value.code == 2 and "need 20 ≤ samples" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli.main(["analyze", str(trained), "--out", str(tmp_path), "--radius", "-1"])
     assert exc.value.code == 2

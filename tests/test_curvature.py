@@ -61,10 +61,12 @@ def test_query_rows_match_full_run(surfaces):
     np.testing.assert_allclose(comparison(sad.X, sad.flat, q, t=4), full[q], rtol=1e-12)
 
 
-def test_distances_agree_on_plane_and_differ_on_saddle(surfaces):
+def test_distances_differ_on_saddle_and_loss_graphs_keep_their_chart_distance(surfaces):
     sad = surfaces["saddle"]
-    e = comparison(sad.X, sad.flat, [0], distance="euclidean")[0]
-    assert np.isfinite(e) and e != comparison(sad.X, sad.flat, [0], distance="graph")[0]
+    e = comparison(sad.X, "tangent", [0], distance="euclidean", intrinsic_dim=2)[0]
+    assert np.isfinite(e) and e != comparison(sad.X, "tangent", [0], distance="graph", intrinsic_dim=2)[0]
+    with pytest.raises(ValueError, match="exact chart"):
+        comparison(sad.X, sad.flat, [0], distance="graph")
 
 
 def test_laziness_higher_where_curvature_is_positive():

@@ -43,7 +43,10 @@ def test_two_ranks_equal_one(tmp_path):
     np.testing.assert_allclose(nodes, ref.density.nodes[0], rtol=1e-4, atol=1e-5 * abs(ref.scalars["lambda_max"]))
 
 
-@pytest.mark.parametrize("phase, what", [("sampling", "sampling"), ("hessian", "a Hessian-vector product")])
+@pytest.mark.parametrize(
+    "phase, what",
+    [("sampling", "sampling"), ("field", "the exact slice field"), ("hessian", "a Hessian-vector product")],
+)
 def test_one_failing_rank_stops_all(tmp_path, phase, what):
     spawn(analyze_worker, 2, str(tmp_path), phase)
     for rank in (0, 1):

@@ -1,0 +1,154 @@
+"""The exact slice field (SPEC §4b) against dense Hessians, the side-by-side verdict, and the analysis options."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from landscape.analysis import AnalysisOptions, analyze_model, field_rows
+from landscape.coordinates import ball
+from landscape.directions import make_directions
+from landscape.graph_curvature import graph_curvature
+from landscape.hessian import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
+from landscape.losses import cross_entropy
+from landscape.params import flatten, trainable, unflatten
+from landscape.results import LandscapeSample
+from landscape.slice_curvature import compare_slice
+from landscape.slice_field import SliceField, slice_field
+
+from .references import digits_subset, small_mlp
+
+FAST = dict(grid_points=0, trace_samples=4, top_k=2, density_starts=0, jackknife=4)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    return small_mlp(), digits_subset(200)
+
+
+def test_field_equals_dense_hessian_at_every_point(mlp):
+    """g(u) = D∇L(θ* + Du) and A(u) = D H(θ* + Du) Dᵀ, H from torch.func.hessian of the whole net (float64)."""
+    model, data = mlp
+    D = make_directions(model, "filter", 2, seed=1)
+    coords = np.array([[0.0, 0.0], [0.3, -0.2], [-0.5, 0.4]])
+    before = [p.detach().clone() for p in model.parameters()]
+    field = slice_field(model, data, D, coords, cross_entropy, batch_size=64)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # left bitwise as it was
+    Dm = D.matrix.double()
+    base = [p.detach().clone() for _, p in trainable(model)]
+    for i, u in enumerate(coords):
+        theta = flatten(base) + torch.as_tensor(u) @ Dm
+        with torch.no_grad():
+            for p, v in zip([p for _, p in trainable(model)], unflatten(theta, base)):
+                p.copy_(v)
+        H = torch.as_tensor(exact_hessian(model, data, cross_entropy))
+        loss, grad = HessianProblem(model, data, cross_entropy).loss_and_grad()
+        np.testing.assert_allclose(field.hessians[i], (Dm @ H @ Dm.T).numpy(), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(field.gradients[i], (Dm @ grad.double()).numpy(), rtol=1e-8, atol=1e-12)
+        assert field.losses[i] == pytest.approx(loss, rel=1e-12)
+    with torch.no_grad():
+        for p, b in zip([p for _, p in trainable(model)], base):
+            p.copy_(b)
+    A, g, _ = projected_hessian(HessianProblem(model, data, cross_entropy), D.matrix)  # k HVPs at θ*
+    np.testing.assert_allclose(field.hessians[0], A, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(field.gradients[0], g, rtol=1e-8, atol=1e-12)
+    curv = field.curvature(0.3)
+    for i in range(3):
+        want = graph_curvature(field.hessians[i], field.gradients[i], 0.3)
+        assert curv["scalar"][i] == pytest.approx(want.scalar) and curv["gauss"][i] == pytest.approx(
+            want.gauss_kronecker
+        )
+
+
+def _quadratic_field(A, g, u):
+    grads = g + u @ A
+    return SliceField(u, 0.5 * np.einsum("ni,ij,nj->n", u, A, u) + u @ g, grads, np.repeat(A[None], len(u), 0))
+
+
+def test_compare_slice_verdict_and_warnings():
+    A, g = np.array([[1.0, 0.3], [0.3, -0.6]]), np.array([0.1, 0.0])
+    u = ball(400, 2, 1.0, seed=0)
+    field = _quadratic_field(A, g, u)
+    sc = compare_slice(u, field.losses, field, replicates=4)
+    assert sc.agrees and sc.agrees_reach and np.isfinite(sc.dc_scalar_se) and sc.dc_scalar_se > 0
+    assert sc.exact_scalar == pytest.approx(graph_curvature(A, g, sc.scale).scalar / sc.scale**2)
+    assert sc.dc_scalar == pytest.approx(sc.exact_scalar, rel=0.02) and not sc.warnings
+    # a field known only at some rows: the reach value is partial and says so
+    rows = np.arange(0, len(u), 7)
+    part = SliceField(u[rows], field.losses[rows], field.gradients[rows], field.hessians[rows])
+    assert any("covers only" in w for w in compare_slice(u, field.losses, part, rows, replicates=0).warnings)
+    # losses that barely move over the radius: float32 rounding would dominate
+    tiny = compare_slice(u, 1.0 + 1e-7 * field.losses, None, replicates=0, dc_field=False)
+    assert any("float32" in w for w in tiny.warnings)
+
+
+def test_compare_slice_flags_a_sign_change_inside_the_reach():
+    """A saddle at the centre that turns into a bowl a little way out: the walk reads the region, and says so."""
+    u = ball(300, 2, 1.0, seed=1)
+    H = np.zeros((len(u), 2, 2))
+    H[:, 0, 0] = 1.0
+    H[:, 1, 1] = -0.02 + 3 * u[:, 1] ** 2  # f = ½u₁² − 0.01u₂² + ¼u₂⁴
+    f = 0.5 * u[:, 0] ** 2 - 0.01 * u[:, 1] ** 2 + 0.25 * u[:, 1] ** 4
+    grads = np.column_stack([u[:, 0], -0.02 * u[:, 1] + u[:, 1] ** 3])
+    sc = compare_slice(u, f, SliceField(u, f, grads, H), replicates=0)
+    assert sc.exact_scalar < 0 < sc.exact_scalar_reach
+    assert any("changes sign within the walk's reach" in w for w in sc.warnings)
+
+
+def test_field_rows_put_the_reach_first():
+    u = ball(999, 2, 1.0, seed=0)
+    rows = field_rows(u, 250)
+    assert len(rows) == 250 and rows[0] == 0 and len(np.unique(rows)) == 250
+    nearest = np.argsort(np.linalg.norm(u, axis=1))[:200]
+    assert set(nearest) <= set(rows)
+    assert np.array_equal(field_rows(u, None), np.arange(len(u)))
+
+
+def test_mixed_hessian_directions_give_a_saddle_slice_read_right(mlp, tmp_path):
+    model, data = mlp
+    o = AnalysisOptions(directions="hessian-mixed", n_samples=200, radius=0.3, **FAST)
+    r = analyze_model(model, data, o)
+    lmax, lmin, _ = extreme_eigenvalues(HessianProblem(model, data), tol=1e-6)
+    np.testing.assert_allclose(sorted(r.direction_eigenvalues, reverse=True), [lmax, lmin], rtol=1e-3, atol=1e-4)
+    assert lmin < 0 and r.scalars["analytic_scalar"] < 0  # a saddle slice
+    assert r.scalars["dc_sign_agrees"] == 1.0 and r.scalars["dc_scalar"] < 0
+    r.save(tmp_path / "mixed")
+    back = LandscapeSample.load(tmp_path / "mixed" / "sample")
+    assert {"exact_scalar", "exact_hessians", "exact_gradients", "dc_scalar"} <= set(back.arrays)
+    assert back.arrays["exact_scalar"][0] == pytest.approx(r.scalars["analytic_scalar"])
+    assert back.arrays["exact_hessians"].shape == (201, 2, 2)
+
+
+@pytest.mark.parametrize("scheme", ["grid", "shells"])
+def test_three_directions_and_other_schemes(mlp, scheme):
+    model, data = mlp
+    o = AnalysisOptions(k=3, scheme=scheme, n_samples=216, radius=0.3, hessian=False, **FAST)
+    r = analyze_model(model, data, o)
+    assert r.sample.coords.shape[1] == 3 and np.isfinite(r.scalars["dc_scalar"])
+    assert r.scalars["dc_sign_agrees"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(directions="hessian"), "directions must be one of"),
+        (dict(k=1), "2 ≤ k"),
+        (dict(k=7), "2 ≤ k"),
+        (dict(k=5, n_samples=40), "64 ≤ samples"),
+        (dict(scheme="spiral"), "scheme"),
+        (dict(radius=float("nan")), "radius"),
+        (dict(loss_scale=0.0), "loss scale"),
+        (dict(seed=-1), "seed"),
+        (dict(grid_points=2), "grid points"),
+        (dict(tol=2.0), "tolerance"),
+        (dict(exact_field=0), "exact_field"),
+        (dict(jackknife=1), "jackknife"),
+        (dict(dc_t=0), "dc_t"),
+    ],
+)
+def test_options_are_checked_when_built(change, message):
+    with pytest.raises(ValueError, match=message):
+        AnalysisOptions(**change)
+    with pytest.raises(ValueError, match=message):
+        replace(AnalysisOptions(), **change)
