@@ -255,6 +255,8 @@ def analyze_model(
         times["hessian_directions"] = time.perf_counter() - t0
     else:
         D = make_directions(model, o.directions, o.k, seed=o.seed)
+        # the filter norms are reductions whose rounding depends on the thread count: rank zero's directions for all
+        D.matrix = comm.share(D.matrix)
     t0 = time.perf_counter()
     sample = sample_on_ranks(comm, model, data, D, o.coordinates(), loss_fn, progress=progress)
     surface = None

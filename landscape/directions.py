@@ -30,11 +30,21 @@ class Directions:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def displacement(self, u: torch.Tensor) -> torch.Tensor:
-        """Dᵀu for coordinates ``u`` of shape (k,) or (m, k) → (P,) or (m, P)."""
+        """Dᵀu for coordinates ``u`` of shape (k,) or (m, k) → (P,) or (m, P).
+
+        Accumulated elementwise, Σ_j u_j d_j in the order j = 1..k: every row is the same sequence of float32
+        operations whatever the batch it sits in, so a sample's weights (and loss) do not depend on how the samples
+        were split into chunks or shards (a matrix product takes different kernel paths for different row counts
+        and rounds differently, by one ulp on AVX-512 machines)."""
         u = u.to(torch.float32)
         if self.matrix is None:
             return u
-        return u @ self.matrix
+        m = self.matrix.to(u.device)
+        rows = u.reshape(-1, self.k)
+        out = rows[:, :1] * m[0]
+        for j in range(1, self.k):
+            out = out + rows[:, j : j + 1] * m[j]
+        return out.reshape(*u.shape[:-1], -1)
 
     def describe(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "matrix"}

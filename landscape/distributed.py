@@ -54,6 +54,11 @@ class Comm:
         """Σ over ranks, bitwise identical on every rank (so every rank takes the same iterative path)."""
         return t
 
+    def share(self, t: torch.Tensor) -> torch.Tensor:
+        """Rank zero's ``t`` on every rank (bitwise): a quantity every rank could compute, but with rounding that
+        depends on the process's thread count, is computed once and sent."""
+        return t
+
     def block(self, n: int) -> np.ndarray:
         """This rank's contiguous block of ``range(n)``; the blocks of ranks 0..W-1 concatenate to it."""
         return np.array_split(np.arange(n), self.world_size)[self.rank]
@@ -91,6 +96,10 @@ class ProcessGroupComm(Comm):
     def sum_and_share(self, t: torch.Tensor) -> torch.Tensor:
         t = t.clone()
         dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.group)
+        return self.share(t)
+
+    def share(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
         dist.broadcast(t, src=dist.get_global_rank(self.group, 0) if self.group else 0, group=self.group)
         return t
 

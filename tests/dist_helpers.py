@@ -83,5 +83,6 @@ def analyze_worker(rank: int, out: str, fail: str | None) -> None:
         (folder / f"error{rank}.txt").write_text(str(exc))
         return
     atomic_write_json(folder / f"scalars{rank}.json", result.scalars)
+    (folder / f"directions{rank}.bin").write_bytes(result.sample.direction_matrix.tobytes())
     if comm.is_zero:
         result.save(folder / "result")

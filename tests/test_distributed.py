@@ -30,12 +30,15 @@ def test_two_ranks_equal_one(tmp_path):
     np.testing.assert_array_equal(got.indices, np.arange(len(ref.sample.losses)))
     np.testing.assert_allclose(got.coords, ref.sample.coords, rtol=0, atol=0)
     np.testing.assert_allclose(got.losses, ref.sample.losses, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(got.direction_matrix, ref.sample.direction_matrix, rtol=0, atol=0)
+    # rank zero builds the directions and sends them: the ranks hold bitwise the same matrix. Against this process
+    # (another thread count) the filter norms' reductions round differently: up to 2.4e-7 measured, 1e-6 allowed
+    assert (tmp_path / "directions0.bin").read_bytes() == (tmp_path / "directions1.bin").read_bytes()
+    np.testing.assert_allclose(got.direction_matrix, ref.sample.direction_matrix, rtol=1e-6, atol=1e-9)
     s0, s1 = (json.loads((tmp_path / f"scalars{r}.json").read_text()) for r in (0, 1))
     assert s0 == s1  # every rank holds the same numbers
     for key in ("lambda_max", "lambda_min", "trace", "analytic_scalar", "loss_center"):
         assert s0[key] == pytest.approx(ref.scalars[key], rel=1e-5), key
-    assert s0["dc_comparison"] == pytest.approx(ref.scalars["dc_comparison"], rel=1e-4, abs=1e-6)
+    assert s0["dc_scalar"] == pytest.approx(ref.scalars["dc_scalar"], rel=1e-4)
     saved = json.loads((tmp_path / "result" / "results.json").read_text())
     assert saved["world_size"] == 2 and ref.world_size == 1
     np.testing.assert_allclose(saved["top_eigenvalues"], ref.top_eigenvalues, rtol=1e-5)
