@@ -103,6 +103,8 @@ def comparison(
     n_flat: int = 3,
     seed: int = 0,
     chart: bool = True,
+    denoise: bool = True,
+    fit_points: int | None = None,
 ) -> np.ndarray:
     """Signed diffusion curvature k_t(x) = 1 − W1(δx, p^t_X(x)) / W1(δx, p^t_flat(x)) (SPEC §5b).
 
@@ -125,7 +127,10 @@ def comparison(
       often (SPEC §5d); kept as the published baseline;
     - ``"cube"``: the origin + n−1 points uniform in [−1, 1]^d, read at the origin, ``n_flat`` draws averaged;
       each side measured in its own h (the published general-cloud form; ``t`` default 16, ``graph`` distance).
-    Only the query rows are diffused, so curvature at a few points costs only their patches.
+    ``denoise`` (tangent form): the cloud side walks on each patch's fitted quadric surface, which removes ambient
+    noise; ``fit_points`` points enter that fit (default 60 nearest; more average away more noise at the cost of
+    resolution: the noisy torus, σ = 0.25 at 1,500 points, Pearson 0.49 → 0.84 at 120 but the clean torus
+    0.981 → 0.973). Only the query rows are diffused, so curvature at a few points costs only their patches.
     """
     if distance is not None and distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
@@ -170,7 +175,7 @@ def comparison(
     if m <= 2 * k:
         raise PointCloudError(f"tangent patch of {m} points is too small for k = {k}; raise patch or add samples")
     steps = t or walk_steps(m, k, d)
-    return chart_comparison(X, gX, q, d, m, steps, bandwidth * gX.median_nn(), alpha, distance or "euclidean", u)
+    return chart_comparison(X, gX, q, d, m, steps, bandwidth, alpha, distance or "euclidean", denoise, fit_points)
 
 
 def knn_smooth(X: np.ndarray, values: np.ndarray, k: int = 30) -> np.ndarray:

@@ -73,7 +73,8 @@ class LossGraphCurvature:
     """Per query: ``comparison`` k_t (SPEC §5b) at ``scale``; ``scalar`` the calibrated estimate of R(s)/s², in the
     units of :meth:`landscape.slice_field.SliceField.curvature` divided by s²; ``reach_index``/``reach_weight``
     (queries, patch) the cloud walk's distribution after t steps, for the exact field averaged over the region
-    the walk covers (:meth:`reach_average`)."""
+    the walk covers (:meth:`reach_average`); ``fit_residual`` how well the patch's polynomial (the chart) fits the
+    losses, relative to their range."""
 
     queries: np.ndarray
     comparison: np.ndarray
@@ -85,6 +86,7 @@ class LossGraphCurvature:
     neighbours: int
     reach_index: np.ndarray
     reach_weight: np.ndarray
+    fit_residual: np.ndarray  # per query: RMS of the patch's polynomial fit over the patch's loss range
 
     def reach_average(self, values: np.ndarray) -> np.ndarray:
         """Σ_y p^t(x, y) v(y) over each query's patch: a per-sample field seen at the walk's scale."""
@@ -104,11 +106,14 @@ def _chart(Y: np.ndarray, rho: np.ndarray, basis: Monomials, C: np.ndarray, s: n
     return xi + (stretch[:, None] * np.einsum("bmi,bi->bm", xi, ghat))[..., None] * ghat[:, None, :]
 
 
-def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> tuple[np.ndarray, np.ndarray]:
-    """(k_t, cloud walk distribution (B, m)) for patches Y = Δu/ρ (B, m, k) with losses Z = f − f(u_q) (B, m) at
-    per-patch scales ``s`` (B,), on the block-diagonal patch graph (module docstring)."""
+def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> tuple[np.ndarray, ...]:
+    """(k_t, cloud walk distribution (B, m), relative fit residual (B,)) for patches Y = Δu/ρ (B, m, k) with losses
+    Z = f − f(u_q) (B, m) at per-patch scales ``s`` (B,), on the block-diagonal patch graph (module docstring)."""
     B, m, _ = Y.shape
     C = fit(basis, Y, Z)
+    resid = Z - np.einsum("bmc,bc->bm", basis.design(Y), C)
+    spread = np.ptp(Z, axis=1)
+    rel = np.sqrt(np.mean(resid**2, axis=1)) / np.where(spread > 0, spread, 1.0)
     F = _chart(Y, rho, basis, C, s)
     rows = np.repeat(np.arange(B * m), np.diff(indptr))
     block = rows // m
@@ -126,7 +131,7 @@ def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> t
     p_cloud = walk(indptr, indices, cloud, m, steps, sigma, alpha)
     p_flat = walk(indptr, indices, flat, m, steps, sigma, alpha)
     kt = 1.0 - np.einsum("bm,bm->b", p_cloud, radius) / np.einsum("bm,bm->b", p_flat, radius)
-    return kt, p_cloud
+    return kt, p_cloud, rel
 
 
 def loss_graph_curvature(
@@ -177,7 +182,7 @@ def loss_graph_curvature(
     g = knn_graph(u, k)  # the shared topology; duplicate coordinates raise here
     basis = Monomials.of_degree(d, fit_degree(m, d))
     tree = NearestNeighbors(n_neighbors=m).fit(u)
-    kt, scalar = np.empty(len(q)), np.empty(len(q))
+    kt, scalar, residual = np.empty(len(q)), np.empty(len(q)), np.empty(len(q))
     reach_w = np.empty((len(q), m))
     reach_i = np.empty((len(q), m), dtype=np.int64)
     batch = max(1, min(nodes_per_batch // m, 4_000_000 // (m * d * d * basis.size)))  # Hessian designs' memory
@@ -193,15 +198,15 @@ def loss_graph_curvature(
         indptr, indices, _ = patch_graph(g.adjacency, P)
         sigma = bandwidth * np.median(g.distances[P, 0], axis=1)  # per patch: density-aware, same on both sides
         walk_args = (indptr, indices, sigma, steps, alpha)
-        kt_b, p_cloud = _paired_walk(Y, f[P] - f[qb][:, None], rho, basis, np.full(len(qb), s), *walk_args)
+        kt_b, p_cloud, rel = _paired_walk(Y, f[P] - f[qb][:, None], rho, basis, np.full(len(qb), s), *walk_args)
         sl = slice(start, start + len(qb))
-        kt[sl], reach_w[sl], reach_i[sl] = kt_b, p_cloud, P
+        kt[sl], reach_w[sl], reach_i[sl], residual[sl] = kt_b, p_cloud, P, rel
         if calibrate:  # the reference paraboloid ½|u − u_q|² on the same patches, its own relief rule: R/s² → d(d − 1)
             s_ref = 2.0 * relief / rho
-            ref, _ = _paired_walk(
+            ref = _paired_walk(
                 Y, 0.5 * (rho**2)[:, None] * np.einsum("bmi,bmi->bm", Y, Y), rho, basis, s_ref, *walk_args
             )
-            scalar[sl] = kt_b / s**2 * d * (d - 1) / (ref / s_ref**2)
+            scalar[sl] = kt_b / s**2 * d * (d - 1) / (ref[0] / s_ref**2)
     if not calibrate:
         scalar[:] = np.nan
-    return LossGraphCurvature(q, kt, scalar, s, steps, m, basis.degree, k, reach_i, reach_w)
+    return LossGraphCurvature(q, kt, scalar, s, steps, m, basis.degree, k, reach_i, reach_w, residual)

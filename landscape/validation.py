@@ -45,8 +45,14 @@ class Config:
     sweep_patches: tuple[int, ...] = (200, 800)
     sweep_cs: tuple[float, ...] = (0.2, 0.3, 0.6)
     smooth_k: int = 30  # the field estimator's averaging neighbourhood
+    lg_dims: tuple[int, ...] = (2, 3, 4, 5)  # random quadric loss graphs: directions, sample counts, loss units
+    lg_ns: tuple[int, ...] = (300, 1000)
+    lg_units: tuple[float, ...] = (0.1, 1.0, 10.0)
+    lg_clouds: int = 10
+    robust_clouds: int = 6  # noisy saddles and sparse-pole spheres per setting
     rows: list[dict] = field(default_factory=list)
     scatter: dict = field(default_factory=dict)
+    slice_scatter: dict = field(default_factory=dict)
 
     @classmethod
     def full(cls, seed: int = 0) -> "Config":
@@ -62,6 +68,9 @@ class Config:
             sweep_ts=(4, 6, 10, 16, 24),
             sweep_patches=(200, 400, 800),
             sweep_cs=(0.2, 0.3, 0.45, 0.6, 0.9),
+            lg_ns=(300, 1000, 2000),
+            lg_clouds=40,
+            robust_clouds=20,
         )
 
     def add(self, benchmark, estimator, d, n, noise, metric, value) -> None:
@@ -95,6 +104,10 @@ def estimators(
     def tangent_field(m, q):
         return knn_smooth(m.X, tangent(m, None), cfg.smooth_k)[q]
 
+    def denoised_field(m, q):  # the noisy torus: a wider quadric fit averages away ambient noise
+        est = comparison(m.X, "tangent", None, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, fit_points=120)
+        return knn_smooth(m.X, est, cfg.smooth_k)[q]
+
     return {
         "laziness": lambda m, q: laziness(m.X)[q],
         "comparison-u": lambda m, q: (
@@ -102,6 +115,7 @@ def estimators(
         ),
         "comparison-tangent": tangent,
         "tangent-field": tangent_field,  # at every point, averaged over smooth_k neighbours (correlation rows)
+        "tangent-field-fit120": denoised_field,
         "comparison-cube": lambda m, q: comparison(
             m.X, "cube", q, t=t_cube, bandwidth=bw, k=cfg.k, intrinsic_dim=m.dim, seed=cfg.seed
         ),
@@ -132,6 +146,8 @@ def correlation_benchmarks(cfg: Config, progress: Callable[[str], None] = print)
     for bench, m, noise in cases:
         q = np.sort(rng.choice(np.arange(1, len(m.X)), min(cfg.n_queries, len(m.X) - 1), replace=False))
         for name, fn in estimators(cfg).items():
+            if name == "tangent-field-fit120" and not noise:
+                continue
             est, sec = _timed(fn, m, q)
             if est is None:
                 continue
@@ -271,9 +287,153 @@ def sweep(cfg: Config, progress: Callable[[str], None] = print) -> None:
                 progress(f"sweep {name:<15} c={c:<4} {est_name:<20} pearson {r:+.3f}")
 
 
-def run(cfg: Config, progress: Callable[[str], None] = print, do_sweep: bool = True) -> list[dict]:
+def _embed(X: np.ndarray, ambient: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """X rotated into R^ambient at random, plus isotropic Gaussian noise of std ``noise`` in every coordinate."""
+    Q, _ = np.linalg.qr(rng.standard_normal((ambient, ambient)))
+    Y = np.zeros((len(X), ambient))
+    Y[:, : X.shape[1]] = X
+    return Y @ Q.T + noise * rng.standard_normal(Y.shape)
+
+
+def pole_sphere(n: int, ratio: float, seed: int) -> np.ndarray:
+    """Unit sphere sampled with density ∝ 1 + (ratio − 1)((1 + z)/2)^8: ``ratio`` times denser at the north pole
+    than at the south pole, row 0 the south pole (the sparse end)."""
+    rng = np.random.default_rng(seed)
+    out, have = [], 0
+    while have < n:
+        x = rng.standard_normal((4 * n, 3))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        keep = rng.random(len(x)) < (1 + (ratio - 1) * ((1 + x[:, 2]) / 2) ** 8) / ratio
+        out.append(x[keep])
+        have += int(keep.sum())
+    X = np.concatenate(out)[:n]
+    X[0] = [0.0, 0.0, -1.0]
+    return X
+
+
+def robustness_benchmarks(cfg: Config, progress: Callable[[str], None] = print) -> None:
+    """The general-cloud form under ambient noise (a unit saddle rotated into R^10, noise σ in every coordinate) and
+    under uneven density (a sphere 400× denser at one pole, read at the sparse pole, at two sample counts)."""
+    clouds = cfg.robust_clouds
+    for noise in (0.001, 0.003):
+        right = 0
+        for i in range(clouds):
+            m = mf.quadric_graph(2000, np.diag([1.0, -1.0]), seed=cfg.seed + i)
+            X = _embed(m.X, 10, noise, np.random.default_rng(cfg.seed + i))
+            right += comparison(X, "tangent", [0], k=cfg.k, intrinsic_dim=2)[0] < 0
+        cfg.add(
+            f"noisy-saddle-R10:sigma{noise:g}", "comparison-tangent", 2, 2000, noise, "sign_accuracy", right / clouds
+        )
+        progress(f"saddle in R^10, noise {noise:<6} comparison-tangent  sign accuracy {right / clouds:.3f}")
+    for n in (3000, 12000):
+        right, angle = 0, []
+        for i in range(clouds):
+            X = pole_sphere(n, 400.0, cfg.seed + i)
+            angle.append(np.degrees(np.sort(np.arccos(np.clip(-X[:, 2], -1, 1)))[10]))
+            right += comparison(X, "tangent", [0], k=cfg.k, intrinsic_dim=2)[0] > 0
+        cfg.add(f"sparse-pole:n{n}", "comparison-tangent", 2, n, 0.0, "sign_accuracy", right / clouds)
+        cfg.add(f"sparse-pole:n{n}", "comparison-tangent", 2, n, 0.0, "tenth_neighbour_deg", float(np.mean(angle)))
+        progress(
+            f"sphere 400× denser at one pole, n={n:<6} sign at the sparse pole {right / clouds:.3f} "
+            f"(its 10th neighbour {np.mean(angle):.0f}° away)"
+        )
+
+
+def loss_graph_benchmarks(cfg: Config, nets: list | None, progress: Callable[[str], None] = print) -> None:
+    """Random quadric slices (k × n × loss unit) and, given trained nets (:class:`landscape.slice_validation.NetPlan`),
+    their slices: the loss-graph estimator against the exact curvature of the same slice (issue 11's targets)."""
+    from .slice_validation import net_rows, quadric_rows, sample_cases
+
+    quadric_rows(cfg.lg_dims, cfg.lg_ns, cfg.lg_units, cfg.lg_clouds, cfg.seed, cfg.add, progress)
+    for plan in nets or []:
+        cases = sample_cases(plan, cfg.seed, progress)
+        sc = net_rows(cases, {plan.name: plan.ns}, {plan.name: plan.field_n}, cfg.add, progress)
+        for key, values in sc.items():
+            cfg.slice_scatter.setdefault(key, []).extend(values)
+
+
+# (target, goal, how it is read off the rows); a goal is a lower bound
+TARGETS: list[tuple[str, float, Callable[[list[dict]], float]]] = []
+
+
+def _pick(rows, bench: str, metric: str, estimator: str | None = None) -> np.ndarray:
+    """Values of ``metric`` on benchmark ``bench`` (every benchmark starting with it when it ends with ':')."""
+    match = (lambda b: b.startswith(bench)) if bench.endswith(":") else (lambda b: b == bench)
+    return np.array(
+        [
+            r["value"]
+            for r in rows
+            if match(r["benchmark"]) and r["metric"] == metric and (estimator is None or r["estimator"] == estimator)
+        ],
+        dtype=float,
+    )
+
+
+def _varying_spearman(rows) -> float:
+    rho, cv = _pick(rows, "net:", "field_spearman"), _pick(rows, "net:", "exact_field_cv")
+    keep = cv >= 0.25
+    return float(np.median(rho[keep])) if keep.any() else float("nan")
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def _min(values: np.ndarray) -> float:
+    return float(np.min(values)) if len(values) else float("nan")
+
+
+TARGETS += [
+    ("trained-net slices: centre sign agreement", 0.95, lambda r: _mean(_pick(r, "net:", "sign_agrees"))),
+    (
+        "trained-net slices: sign agreement with the walk's reach",
+        0.95,
+        lambda r: _mean(_pick(r, "net:", "sign_agrees_reach")),
+    ),
+    ("trained-net slices: field Spearman, median (varying fields)", 0.9, _varying_spearman),
+    (
+        "quadric slices k=2..5, every n and loss unit: worst sign",
+        0.95,
+        lambda r: _min(_pick(r, "lossgraph-quadric:", "sign_accuracy")),
+    ),
+    (
+        "SadSpheres d=2..4 sign accuracy (tangent), worst",
+        0.98,
+        lambda r: _min(_pick(r, "sadspheres:", "sign_accuracy", "comparison-tangent")),
+    ),
+    (
+        "quadric graphs d=2 sign at the origin (u form)",
+        0.98,
+        lambda r: _min(_pick(r, "quadric-sign:d2", "sign_accuracy", "comparison-u")),
+    ),
+    ("torus Pearson (tangent field)", 0.98, lambda r: _mean(_pick(r, "torus", "pearson", "tangent-field"))),
+    (
+        "noisy torus σ=0.25 Pearson, best estimator",
+        0.94,
+        lambda r: float(np.nanmax(_pick(r, "torus-noisy", "pearson"), initial=np.nan)),
+    ),
+    ("ellipsoid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "ellipsoid", "pearson", "tangent-field"))),
+    ("hyperboloid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "hyperboloid", "pearson", "tangent-field"))),
+]
+
+
+def target_rows(rows: list[dict]) -> list[dict]:
+    """One row per target: its measured value, the goal and whether it is met (NaN: not measured in this run)."""
+    out = []
+    for name, goal, read in TARGETS:
+        value = read(rows)
+        status = "n/a" if not np.isfinite(value) else ("PASS" if value >= goal else "FAIL")
+        out.append({"target": name, "value": value, "goal": goal, "status": status})
+    return out
+
+
+def run(
+    cfg: Config, progress: Callable[[str], None] = print, do_sweep: bool = True, nets: list | None = None
+) -> list[dict]:
     if do_sweep:
         sweep(cfg, progress)
     sign_benchmarks(cfg, progress)
     correlation_benchmarks(cfg, progress)
+    robustness_benchmarks(cfg, progress)
+    loss_graph_benchmarks(cfg, nets, progress)
     return cfg.rows

@@ -152,3 +152,22 @@ def test_options_are_checked_when_built(change, message):
         AnalysisOptions(**change)
     with pytest.raises(ValueError, match=message):
         replace(AnalysisOptions(), **change)
+
+
+def test_net_slice_validation_rows(mlp):
+    """The trained-net section of `landscape validate` on a tiny plan: every slice and sample count gets its centre
+    verdict against the exact field, and the field Spearman at the field sample count."""
+    from landscape.slice_validation import NetPlan, net_rows, sample_cases
+    from landscape.validation import Config
+
+    model, data = mlp
+    plan = NetPlan("mlp", model, data, ("filter0", "hessian-mixed"), (0.3,), (60, 120), 120)
+    cases = sample_cases(plan, progress=lambda _line: None)
+    assert [c.directions for c in cases] == ["filter0", "hessian-mixed"] and len(cases[0].losses) == 120
+    cfg = Config()
+    scatter = net_rows(cases, {"mlp": plan.ns}, {"mlp": plan.field_n}, cfg.add, lambda _line: None)
+    agree = [r for r in cfg.rows if r["metric"] == "sign_agrees"]
+    assert len(agree) == 4 and len(scatter["dc"]) == 4
+    assert sum(r["value"] for r in agree) >= 3  # measured 4 of 4
+    spear = [r["value"] for r in cfg.rows if r["metric"] == "field_spearman"]
+    assert len(spear) == 2 and all(np.isfinite(spear))
