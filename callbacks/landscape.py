@@ -136,7 +136,8 @@ class LandscapeCallback(pl.Callback):
         root = (
             Path(trainer.log_dir or trainer.default_root_dir) / self.dirname / f"epoch={epoch}"
         )  # all ranks: collective
-        comm.run("writing the landscape results", lambda: self._write(root, result))
+        label = f"{type(net).__name__}, epoch {epoch}"
+        comm.run("writing the landscape results", lambda: self._write(root, result, label))
         self.last = result
         self.done_epochs.append(epoch)
         metrics = {f"landscape/{k}": v for k, v in result.scalars.items() if k in LOGGED}
@@ -144,9 +145,9 @@ class LandscapeCallback(pl.Callback):
             logger.log_metrics(metrics, step=trainer.global_step)
 
     @rank_zero_only
-    def _write(self, root: Path, result: AnalysisResult) -> None:
+    def _write(self, root: Path, result: AnalysisResult, label: str = "") -> None:
         if self.figures:
             from landscape.report import analysis_figures
 
-            analysis_figures(result, root)
+            analysis_figures(result, root, label)
         result.save(root)  # results.json last: its presence marks a complete analysis

@@ -46,6 +46,29 @@ def estimate_vs_truth(scatter: dict, path: str | Path) -> None:
     save(fig, path)
 
 
+def agreement_axes(ax, values: np.ndarray) -> None:
+    """Symmetric-log axes for estimate-vs-truth plots: one limit for both axes, the line of agreement, and ticks at 0
+    and at whole decades from 10× the linear threshold outwards (labels near zero do not collide)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    lim = float(np.max(np.abs(values))) * 1.5 if len(values) else 1.0
+    nonzero = np.abs(values[values != 0])
+    lin = max(float(nonzero.min()) / 2 if len(nonzero) else lim * 1e-3, lim * 1e-6)
+    lo, hi = int(np.ceil(np.log10(lin))) + 1, int(np.floor(np.log10(lim)))
+    decades = [10.0**j for j in range(lo, hi + 1)] or [lim / 1.5]
+    ticks = sorted([-t for t in decades] + [0.0] + decades)
+    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="agreement")
+    for set_scale, set_lim, set_ticks in (
+        (ax.set_xscale, ax.set_xlim, ax.set_xticks),
+        (ax.set_yscale, ax.set_ylim, ax.set_yticks),
+    ):
+        set_scale("symlog", linthresh=lin)
+        set_lim(-lim, lim)
+        set_ticks(ticks)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+
+
 def slice_agreement(scatter: dict, path: str | Path) -> None:
     """Diffusion estimate vs exact scalar curvature at the centre of every validated net slice (all sample counts),
     one colour per net, on symmetric-log axes with the line of agreement."""
@@ -54,15 +77,7 @@ def slice_agreement(scatter: dict, path: str | Path) -> None:
     for name in dict.fromkeys(nets):
         sel = nets == name
         ax.scatter(exact[sel], dc[sel], s=14, alpha=0.7, label=name)
-    lim = float(np.nanmax(np.abs(np.r_[exact, dc]))) * 1.5
-    lin = max(float(np.nanmin(np.abs(exact[exact != 0]))), lim * 1e-6)
-    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="agreement")
-    for axis in (ax.set_xscale, ax.set_yscale):
-        axis("symlog", linthresh=lin)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.axvline(0, color="grey", lw=0.5)
+    agreement_axes(ax, np.r_[exact, dc])
     ax.set_xlabel("exact scalar curvature R(s)/s² at the trained point", fontsize=8)
     ax.set_ylabel("diffusion estimate R̂(s)/s²", fontsize=8)
     agree = float(np.mean(np.sign(exact) == np.sign(dc)))

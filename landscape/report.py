@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import AnalysisResult
-from .plots import plt, save
+from .plots import agreement_axes, plt, save
 from .slice_curvature import SMOOTH_K
 
 
@@ -43,7 +43,7 @@ def plot_surface(result: AnalysisResult, ax2d, ax1d, title: str = "") -> None:
     ax1d.set_ylabel("loss", fontsize=7)
 
 
-def analysis_figures(result: AnalysisResult, folder: str | Path) -> list[Path]:
+def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = "") -> list[Path]:
     """surface.png (2-D + 1-D), density.png (log), field.png (diffusion vs exact curvature field of the slice)."""
     folder = Path(folder)
     written = []
@@ -58,15 +58,15 @@ def analysis_figures(result: AnalysisResult, folder: str | Path) -> list[Path]:
         save(fig, folder / "density.png")
         written.append(folder / "density.png")
     if result.slice is not None and result.slice.dc_field is not None and result.sample.coords.shape[1] >= 2:
-        fig = field_figure(result)
+        fig = field_figure(result, label)
         save(fig, folder / "field.png")
         written.append(folder / "field.png")
     return written
 
 
-def field_figure(result: AnalysisResult):
+def field_figure(result: AnalysisResult, label: str = ""):
     """The diffusion-curvature field next to the exact field of the same slice (first two coordinates), one colour
-    scale for both, the agreement figures in the title."""
+    scale for both, the agreement figures in the title (after ``label``: the checkpoint or model and epoch)."""
     sc, sample = result.slice, result.sample
     u = sample.coords[sample.finite]
     exact = sc.exact_field
@@ -89,7 +89,8 @@ def field_figure(result: AnalysisResult):
     verdict = "signs agree" if sc.agrees else "signs DISAGREE"
     o = result.options
     fig.suptitle(
-        f"{o['directions']} slice, k = {o['k']}, {len(u)} samples, radius {o['radius']:g}: centre diffusion "
+        (f"{label}: " if label else "")
+        + f"{o['directions']} slice, k = {o['k']}, {len(u)} samples, radius {o['radius']:g}: centre diffusion "
         f"{sc.dc_scalar:.3g} ± {sc.dc_scalar_se:.2g} vs exact {sc.exact_scalar:.3g} ({verdict}); "
         f"field Spearman {sc.field_spearman:.2f}",
         fontsize=9,
@@ -126,15 +127,7 @@ def dc_vs_analytic(rows: list[dict[str, Any]], path: str | Path) -> None:
             ax.errorbar(x[mask], y[mask], yerr=np.nan_to_num(err[mask]), fmt="o", color=colour, label=label, capsize=3)
     for i in np.flatnonzero(ok):
         ax.annotate(f"{i + 1}", (x[i], y[i]), fontsize=8, xytext=(4, 4), textcoords="offset points")
-    lim = float(np.nanmax(np.abs(np.r_[x[ok], y[ok]]))) * 1.3
-    lin = max(lim * 1e-3, 1e-12)
-    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="agreement")
-    ax.set_xscale("symlog", linthresh=lin)
-    ax.set_yscale("symlog", linthresh=lin)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.axvline(0, color="grey", lw=0.5)
+    agreement_axes(ax, np.r_[x[ok], y[ok]])
     ax.set_xlabel("exact scalar curvature R(s)/s² at the trained point (SPEC §4)", fontsize=8)
     ax.set_ylabel("diffusion curvature estimate R̂(s)/s² ± jackknife SE", fontsize=8)
     n_agree, n_ok = int(agree[ok].sum()), int(ok.sum())

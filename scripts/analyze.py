@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             else str(Path(ck)).replace("/", "_")
         )
         try:
-            result = _analyze_one(net.to(device), data, opts, comm, out / name, quiet=args.quiet)
+            result = _analyze_one(net.to(device), data, opts, comm, out / name, args.quiet, f"{describe(cfg)} {name}")
         except RankFailure as exc:
             fail(f"[rank {comm.rank}] {exc}")
         if comm.is_zero:
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failures else 0
 
 
-def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool):
+def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = ""):
     """Analyse on every rank; rank zero writes the figures and then the files (``results.json`` last)."""
     from landscape.analysis import analyze_model
     from landscape.report import analysis_figures
@@ -192,7 +192,7 @@ def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool):
 
     def write() -> None:
         if comm.is_zero:
-            analysis_figures(result, folder)
+            analysis_figures(result, folder, label)
             result.save(folder)
 
     comm.run("writing the results", write)

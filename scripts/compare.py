@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if cfg_loaded.get("skip") != skip:
             fail(f"{ck}: is {describe(cfg_loaded)}, expected {'with' if skip else 'without'} skip connections")
         result = analyze_model(net, data, opts, progress=not args.quiet)
-        analysis_figures(result, out / label / "analysis")
+        analysis_figures(result, out / label / "analysis", f"{describe(cfg_loaded)} ({label})")
         result.save(out / label / "analysis")
         rows.append(summary_row(str(ck), describe(cfg_loaded), result))
         results[label] = result
