@@ -37,6 +37,7 @@ LOGGED = (
     "dc_laziness",
     "analytic_scalar",
     "analytic_scalar_reach",
+    "fd_scalar",
     "dc_sign_agrees",
 )
 

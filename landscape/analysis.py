@@ -34,7 +34,7 @@ from .losses import cross_entropy
 from .results import LandscapeSample, atomic_write_json
 from .sampling import sample_on_ranks
 from .slice_curvature import SliceCurvature, compare_slice
-from .slice_field import SliceField, field_on_ranks
+from .slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
 
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
 SCHEMES = ("ball", "shells", "grid")
@@ -57,6 +57,7 @@ SUMMARY_COLUMNS = [
     "dc_scalar_se",
     "analytic_scalar",
     "analytic_scalar_reach",
+    "fd_scalar",
     "dc_sign_agrees",
     "field_spearman",
     "dc_laziness",
@@ -306,9 +307,9 @@ def _slice_curvature(result, model, data, D, loss_fn, o: AnalysisOptions, comm: 
     """The exact slice field (autograd on the k coordinates) and the diffusion estimate, side by side (SPEC §4–5)."""
     s, sample = result.scalars, result.sample
     if not sample.finite[0]:
-        result.slice = SliceCurvature(
-            float("nan"), *[float("nan")] * 6, ["the loss at the trained point is not finite"]
-        )
+        nan = float("nan")
+        warning = "the loss at the trained point is not finite"
+        result.slice = SliceCurvature(nan, nan, nan, nan, nan, nan, nan, warnings=[warning])
         s.update(result.slice.scalars(), dc_laziness=float("nan"))
         return
     t0 = time.perf_counter()
@@ -328,6 +329,9 @@ def _slice_curvature(result, model, data, D, loss_fn, o: AnalysisOptions, comm: 
     s.update(sc.scalars())
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)
     result.principal_curvatures = (gc.principal / sc.scale).tolist()
+    step = FD_STEP * o.radius  # the crease-inclusive reference at the trained point (slice_field docstring)
+    g_fd, h_fd = finite_difference_centre(model, data, D, step, loss_fn, comm)
+    s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
     cloud = np.column_stack([u, sc.scale * f])
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
     result.timings["diffusion_curvature"] = time.perf_counter() - t0

@@ -99,9 +99,12 @@ class ProcessGroupComm(Comm):
         return self.share(t)
 
     def share(self, t: torch.Tensor) -> torch.Tensor:
+        home = t.device
+        if dist.get_backend(self.group) == "nccl" and home.type != "cuda":  # NCCL moves CUDA tensors only
+            t = t.to(torch.device("cuda", torch.cuda.current_device()))
         t = t.clone()
         dist.broadcast(t, src=dist.get_global_rank(self.group, 0) if self.group else 0, group=self.group)
-        return t
+        return t.to(home)
 
 
 def current_comm() -> Comm:

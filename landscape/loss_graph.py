@@ -152,8 +152,8 @@ def loss_graph_curvature(
 
     ``coords`` (n, k_dirs) are the slice coordinates u, ``losses`` (n,) the finite losses f(u). ``scale`` overrides
     the relief rule (:func:`relief_scale`, centred on the first query); ``k`` kNN neighbours
-    (:func:`default_neighbours`); ``patch`` samples per
-    query (:func:`default_loss_patch`); ``t`` walk steps (:func:`walk_steps`). Module docstring for the method.
+    (:func:`default_neighbours`); ``patch`` samples per query (:func:`default_loss_patch`); ``t`` walk steps
+    (:func:`landscape.charts.walk_steps`). Module docstring for the method.
     """
     u = check_cloud(coords, 1, "slice coordinates")
     f = np.asarray(losses, dtype=np.float64).reshape(-1)

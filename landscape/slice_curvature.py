@@ -33,6 +33,7 @@ class SliceCurvature:
     exact_scalar: float  # R(s)/s² at the centre, exact
     exact_scalar_reach: float  # the exact field averaged over the walk's reach from the centre
     field_spearman: float  # smoothed diffusion field vs exact field over the samples where both exist
+    fit_residual: float = float("nan")  # the centre patch's polynomial fit: RMS residual / loss range
     warnings: list[str] = field(default_factory=list)
     dc_field: np.ndarray | None = None  # per finite sample, R̂/s², smoothed over SMOOTH_K neighbours
     exact_field: np.ndarray | None = None  # per finite sample, R(s)/s² (NaN where not computed)
@@ -56,6 +57,7 @@ class SliceCurvature:
             "dc_sign_agrees": float(self.agrees),
             "dc_sign_agrees_reach": float(self.agrees_reach),
             "field_spearman": self.field_spearman,
+            "dc_fit_residual": self.fit_residual,
         }
 
 
@@ -139,6 +141,7 @@ def compare_slice(
         exact_centre,
         exact_reach,
         rho,
+        float(est.fit_residual[centre]),
         warnings,
         smoothed,
         exact_field,

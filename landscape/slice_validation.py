@@ -18,12 +18,13 @@ from .coordinates import ball
 from .data import EvalSubset
 from .diffusion import knn_smooth
 from .directions import make_directions
+from .graph_curvature import graph_curvature
 from .hessian import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
 from .loss_graph import default_loss_patch, loss_graph_curvature
 from .manifolds import random_quadric
 from .sampling import sample_landscape
 from .slice_curvature import SMOOTH_K
-from .slice_field import slice_field
+from .slice_field import FD_STEP, finite_difference_centre, slice_field
 
 NET_DIRECTIONS = ("filter0", "filter1", *EIGEN_DIRECTIONS)
 VARYING_CV = 0.25  # field Spearman is counted where the exact field's std/|mean| is at least this
@@ -56,11 +57,11 @@ class SliceCase:
     rows: np.ndarray
     gradients: np.ndarray
     hessians: np.ndarray
+    fd_gradient: np.ndarray  # the centre by central differences of the loss (creases included)
+    fd_hessian: np.ndarray
 
     def exact(self, scale: float, n: int) -> np.ndarray:
         """R(s)/s² at the first n samples (NaN where the field was not computed)."""
-        from .graph_curvature import graph_curvature
-
         out = np.full(n, np.nan)
         for i, r in enumerate(self.rows):
             if r < n:
@@ -99,8 +100,11 @@ def sample_cases(plan: NetPlan, seed: int = 0, progress: Callable[[str], None] =
                 raise ValueError(f"{plan.name} {kind} radius {radius}: non-finite losses; lower the radius")
             rows = _field_rows(coords, plan.ns, plan.field_n)
             field = slice_field(plan.model, plan.data, D, coords[rows])
+            g_fd, h_fd = finite_difference_centre(plan.model, plan.data, D, FD_STEP * radius)
             cases.append(
-                SliceCase(plan.name, kind, radius, coords, sample.losses, rows, field.gradients, field.hessians)
+                SliceCase(
+                    plan.name, kind, radius, coords, sample.losses, rows, field.gradients, field.hessians, g_fd, h_fd
+                )
             )
             progress(f"sampled {plan.name:<15}{kind:<16}radius {radius:<5} {time.perf_counter() - t0:6.1f}s")
     return cases
@@ -121,12 +125,15 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
             reach = float(np.nansum(est.reach_weight[centre] * reach_vals))
             add(bench, "loss-graph", 2, n, 0.0, "sign_agrees", float(np.sign(dc) == np.sign(truth)))
             add(bench, "loss-graph", 2, n, 0.0, "sign_agrees_reach", float(np.sign(dc) == np.sign(reach)))
+            fd = graph_curvature(c.fd_hessian, c.fd_gradient, est.scale).scalar / est.scale**2
+            add(bench, "loss-graph", 2, n, 0.0, "sign_agrees_fd", float(np.sign(dc) == np.sign(fd)))
             add(bench, "loss-graph", 2, n, 0.0, "dc_scalar", dc)
             add(bench, "loss-graph", 2, n, 0.0, "exact_scalar", truth)
+            add(bench, "loss-graph", 2, n, 0.0, "fd_scalar", fd)
             scatter["exact"].append(truth)
             scatter["dc"].append(dc)
             scatter["net"].append(c.net)
-            line = f"{bench:<40} n={n:<5} dc {dc:+10.3g}  exact {truth:+10.3g}  reach {reach:+10.3g}"
+            line = f"{bench:<40} n={n:<5} dc {dc:+10.3g}  exact {truth:+10.3g}  reach {reach:+10.3g}  fd {fd:+10.3g}"
             if n == field_n[c.net]:
                 ok = np.isfinite(exact)
                 cv = float(np.std(exact[ok]) / (abs(np.mean(exact[ok])) + 1e-300))
