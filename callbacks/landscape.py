@@ -6,12 +6,17 @@ Contract with the LightningModule (any module, not only ours):
 - the loss is ``loss_fn`` if given, else ``pl_module.loss_fn(outputs, targets)`` if it exists, else
   cross-entropy; it must return the batch mean;
 - the evaluation data is ``eval_data`` if given (an :class:`landscape.data.EvalSubset`, ``(x, y)`` tensors, or a
-  DataLoader — its first ``n_eval`` examples; use one without shuffling or augmentation), else
-  ``trainer.datamodule.eval_subset(n_eval)``.
+  DataLoader of pairs or dict batches — its first ``n_eval`` examples; use one without shuffling or augmentation),
+  else ``trainer.datamodule.eval_subset(n_eval)``; ``n_eval`` caps every form.
+
+The inputs are checked at ``setup`` (before the first epoch), not at the first analysis. An analysis that fails
+(NaN weights after a divergence, a loss that raises) is reported and logged as ``landscape/failed`` = 1; training
+goes on.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,8 +26,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
 from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
-from landscape.data import EvalSubset, evaluation_subset
-from landscape.distributed import current_comm
+from landscape.data import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
+from landscape.distributed import RankFailure, current_comm
 from landscape.losses import cross_entropy
 
 LOGGED = (
@@ -53,8 +58,8 @@ class LandscapeCallback(pl.Callback):
 
     Under a distributed strategy (DDP over ``torch.distributed``) every rank takes part: the sample rows and the
     Hessian's evaluation subset are split across ranks and gathered, so rank zero writes the same files as a
-    single-process run. If any rank fails, every rank raises ``landscape.distributed.RankFailure`` and no
-    ``results.json`` is written for that epoch.
+    single-process run. If any rank fails, every rank sees the same ``landscape.distributed.RankFailure``: the epoch
+    is logged as failed, no ``results.json`` is written for it, and training goes on.
     """
 
     def __init__(
@@ -64,39 +69,66 @@ class LandscapeCallback(pl.Callback):
         at_epochs: tuple[int, ...] = (),
         at_fit_end: bool = True,
         eval_data: EvalSubset | tuple[torch.Tensor, torch.Tensor] | DataLoader | None = None,
-        n_eval: int = 500,
+        n_eval: int = DEFAULT_N_EVAL,
         loss_fn: Callable | None = None,
         model_attr: str | None = None,
         figures: bool = True,
         dirname: str = "landscape",
+        progress: bool = True,
     ):
         if every_n_epochs is not None and every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be ≥ 1, got {every_n_epochs}")
+        if not isinstance(n_eval, int) or n_eval < 1:
+            raise ValueError(f"n_eval must be a positive integer, got {n_eval!r}")
         self.options = options or AnalysisOptions()
         self.options.validate()
         self.every_n_epochs, self.at_epochs, self.at_fit_end = every_n_epochs, set(at_epochs), at_fit_end
         self.eval_data, self.n_eval, self.loss_fn, self.model_attr = eval_data, n_eval, loss_fn, model_attr
-        self.figures, self.dirname = figures, dirname
+        self.figures, self.dirname, self.progress = figures, dirname, progress
         self.done_epochs: list[int] = []
+        self.failed_epochs: list[int] = []
         self.last: AnalysisResult | None = None
+        self._subset: EvalSubset | None = None
 
     # ------------------------------------------------------------------ state (a resumed run continues)
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(every_n_epochs=self.every_n_epochs, at_epochs=sorted(self.at_epochs),
+                                        dirname=self.dirname)  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
-        return {"done_epochs": list(self.done_epochs)}
+        return {"done_epochs": list(self.done_epochs), "failed_epochs": list(self.failed_epochs)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.done_epochs = list(state_dict.get("done_epochs", []))
+        self.failed_epochs = list(state_dict.get("failed_epochs", []))
+
+    # ------------------------------------------------------------------ inputs, checked before training starts
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.model_attr and not isinstance(getattr(pl_module, self.model_attr, None), torch.nn.Module):
+            raise ValueError(f"LandscapeCallback: model_attr={self.model_attr!r} is not an nn.Module of the module")
+        data = self.eval_data
+        if data is None:
+            dm = trainer.datamodule
+            if dm is None or not hasattr(dm, "eval_subset"):
+                raise ValueError(
+                    "LandscapeCallback needs evaluation data: pass eval_data=(x, y) tensors or a DataLoader, or train "
+                    "with a datamodule that has eval_subset(n)"
+                )
+            data = dm.eval_subset(self.n_eval)
+        # a shuffling loader would draw from the global RNG: read it on a forked stream
+        self._subset = seeded(lambda: as_eval_subset(data, self.n_eval, source="LandscapeCallback eval_data"))
 
     # ------------------------------------------------------------------ hooks
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
         due = epoch in self.at_epochs or (self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0)
-        if due and epoch not in self.done_epochs:
+        if due and epoch not in self.done_epochs + self.failed_epochs:
             self._run(trainer, pl_module, epoch)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = max(0, trainer.current_epoch - 1)  # current_epoch is already advanced past the last epoch
-        if self.at_fit_end and epoch not in self.done_epochs:
+        if self.at_fit_end and epoch not in self.done_epochs + self.failed_epochs:
             self._run(trainer, pl_module, epoch)
 
     # ------------------------------------------------------------------ work
@@ -106,38 +138,36 @@ class LandscapeCallback(pl.Callback):
         inner = getattr(pl_module, "model", None)
         return inner if isinstance(inner, torch.nn.Module) else pl_module
 
-    def _data(self, trainer: pl.Trainer, device: torch.device) -> EvalSubset:
-        data = self.eval_data
-        if data is None:
-            dm = trainer.datamodule
-            if dm is None or not hasattr(dm, "eval_subset"):
-                raise ValueError("LandscapeCallback needs eval_data=(x, y) or a datamodule with eval_subset(n)")
-            data = dm.eval_subset(self.n_eval)
-        if isinstance(data, DataLoader):
-            xs, ys, n = [], [], 0
-            for x, y in data:  # the first n_eval examples, in the loader's order
-                xs.append(x)
-                ys.append(y)
-                n += len(y)
-                if n >= self.n_eval:
-                    break
-            data = (torch.cat(xs)[: self.n_eval], torch.cat(ys)[: self.n_eval])
-        if isinstance(data, tuple):
-            data = evaluation_subset(data[0], data[1], None, source="given")
-        return EvalSubset(data.x.to(device), data.y.to(device), data.indices, data.source)
-
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        """One analysis; a failure is reported and logged (``landscape/failed``), and training goes on."""
+        try:
+            self._analyse(trainer, pl_module, epoch)
+        except (RankFailure, ValueError, RuntimeError, ArithmeticError) as exc:
+            self.failed_epochs.append(epoch)
+            if trainer.is_global_zero:
+                print(
+                    f"landscape: epoch {epoch}: analysis failed, training goes on: {exc}", file=sys.stderr, flush=True
+                )
+            for logger in trainer.loggers:
+                logger.log_metrics({"landscape/failed": 1.0}, step=trainer.global_step)
+
+    def _analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
         comm = current_comm()  # the strategy's process group under DDP (every rank runs this hook)
         net = self._network(pl_module)
         loss_fn = self.loss_fn or getattr(pl_module, "loss_fn", None) or cross_entropy
-        data = comm.run("preparing the evaluation data", lambda: self._data(trainer, pl_module.device))
+        if self._subset is None:  # used without a Trainer's setup (called by hand)
+            self.setup(trainer, pl_module, "fit")
+        assert self._subset is not None
+        data = self._subset.to(pl_module.device)
+        label = f"{type(net).__name__}, epoch {epoch}"
         with torch.inference_mode(False), torch.enable_grad():
-            result = seeded(lambda: analyze_model(net, data, self.options, loss_fn, comm=comm))
+            result = seeded(lambda: analyze_model(
+                net, data, self.options, loss_fn, progress=self.progress, comm=comm, label=label
+            ))  # fmt: skip
         # a write error on rank zero must stop every rank, not leave the others waiting in the next collective
         root = (
             Path(trainer.log_dir or trainer.default_root_dir) / self.dirname / f"epoch={epoch}"
         )  # all ranks: collective
-        label = f"{type(net).__name__}, epoch {epoch}"
         comm.run("writing the landscape results", lambda: self._write(root, result, label))
         self.last = result
         self.done_epochs.append(epoch)
@@ -147,8 +177,6 @@ class LandscapeCallback(pl.Callback):
 
     @rank_zero_only
     def _write(self, root: Path, result: AnalysisResult, label: str = "") -> None:
-        if self.figures:
-            from landscape.report import analysis_figures
+        from landscape.writing import write_analysis
 
-            analysis_figures(result, root, label)
-        result.save(root)  # results.json last: its presence marks a complete analysis
+        write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis

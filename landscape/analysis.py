@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,14 +131,20 @@ class AnalysisOptions:
             bad(f"need {min_samples(self.k)} ≤ samples ≤ 200000 for k = {self.k} directions; got {self.n_samples}")
         if not (isinstance(self.radius, (int, float)) and math.isfinite(self.radius) and self.radius > 0):
             bad(f"radius must be positive and finite, got {self.radius}")
-        if self.loss_scale is not None and not (math.isfinite(self.loss_scale) and self.loss_scale > 0):
-            bad(f"loss scale must be positive and finite (or None: the relief rule), got {self.loss_scale}")
-        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
-            bad(f"seed must be an integer in [0, 2^63), got {self.seed}")
+        if self.loss_scale is not None and not (
+            isinstance(self.loss_scale, (int, float)) and 1e-12 <= self.loss_scale <= 1e12
+        ):
+            bad(f"loss scale must be in 1e-12..1e12 (or None/auto: the relief rule), got {self.loss_scale}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
+            bad(f"seed must be an integer in 0..2^32-1, got {self.seed}")
         if self.grid_points and not 3 <= self.grid_points <= 201:
             bad(f"grid points per axis must be 0 (none) or 3..201, got {self.grid_points}")
-        if self.top_k < 0 or self.trace_samples < 1 or self.density_starts < 0 or self.density_steps < 2:
-            bad("need top_k ≥ 0, trace_samples ≥ 1, density_starts ≥ 0, density_steps ≥ 2")
+        if not (0 <= self.top_k <= 100 and 1 <= self.trace_samples <= 10_000):
+            bad(f"need 0 ≤ top_k ≤ 100 and 1 ≤ trace_samples ≤ 10000; got {self.top_k} and {self.trace_samples}")
+        if not (0 <= self.density_starts <= 100 and 2 <= self.density_steps <= 1000):
+            bad("need 0 ≤ density_starts ≤ 100 and 2 ≤ density_steps ≤ 1000")
+        if not 0 <= self.jackknife <= 100:
+            bad(f"jackknife subsets must be 0 (none) or up to 100, got {self.jackknife}")
         if not 0 < self.tol < 1:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
         if self.exact_field is not None and self.exact_field < 1:
@@ -172,10 +179,12 @@ class AnalysisResult:
     exact_rows: np.ndarray | None = None  # rows of the finite samples that ``exact`` holds
     timings: dict[str, float] = field(default_factory=dict)
     world_size: int = 1  # processes the work was split over
+    hessian_skipped: str = ""  # why the Hessian spectrum was not computed although asked for
 
     @property
     def warnings(self) -> list[str]:
-        return [] if self.slice is None else list(self.slice.warnings)
+        found = [] if self.slice is None else list(self.slice.warnings)
+        return found + ([self.hessian_skipped] if self.hessian_skipped else [])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,17 +239,30 @@ def analyze_model(
     loss_fn: Callable = cross_entropy,
     progress: bool = False,
     comm: Comm | None = None,
+    label: str = "",
 ) -> AnalysisResult:
     """Run every measurement on ``model`` at its current weights θ*; the model is left exactly as it was.
 
     With a multi-rank ``comm`` (:mod:`landscape.distributed`; call it on every rank with the same model, data and
     options) the sample rows, the exact field's rows and the Hessian's evaluation subset are split across ranks and
     every rank returns the same result as one process would; a failure on any rank raises ``RankFailure`` on all.
+
+    ``progress`` shows a bar per sampling phase and a line per Hessian phase on stderr, prefixed with ``label``
+    (the model or checkpoint). Raises ``ValueError`` if a weight is NaN or infinite.
     """
     o = options or AnalysisOptions()
     o.validate()
     comm = comm or Comm()
     progress = progress and comm.is_zero
+    bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in model.parameters())
+    if bad:
+        raise ValueError(f"{bad} weights are NaN or infinite (training diverged); analyse an earlier checkpoint")
+    tag = f"{label}: " if label else ""
+
+    def phase(text: str) -> None:
+        if progress:
+            print(f"{tag}{text}", file=sys.stderr, flush=True)
+
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     prob = HessianProblem(model, data, loss_fn, comm=comm) if (o.hessian or o.directions in EIGEN_DIRECTIONS) else None
@@ -248,6 +270,7 @@ def analyze_model(
     eig_values: list[float] = []
     if o.directions in EIGEN_DIRECTIONS:
         assert prob is not None
+        phase(f"Hessian eigenvectors for the {o.directions} directions")
         eig = eigen_directions(prob, o.directions, o.k, tol=o.tol, seed=o.seed)
         D = make_directions(model, "hessian", o.k, eigenvectors=eig.eigenvectors)
         eig_values = eig.eigenvalues.tolist()
@@ -259,10 +282,13 @@ def analyze_model(
         # the filter norms are reductions whose rounding depends on the thread count: rank zero's directions for all
         D.matrix = comm.share(D.matrix)
     t0 = time.perf_counter()
-    sample = sample_on_ranks(comm, model, data, D, o.coordinates(), loss_fn, progress=progress)
+    sample = sample_on_ranks(
+        comm, model, data, D, o.coordinates(), loss_fn, progress=progress, desc=f"{tag}sampling the slice"
+    )
     surface = None
     if o.grid_points and o.k == 2:
-        surface = sample_on_ranks(comm, model, data, D, grid(o.radius, o.grid_points, 2), loss_fn, progress=progress)
+        pts = grid(o.radius, o.grid_points, 2)
+        surface = sample_on_ranks(comm, model, data, D, pts, loss_fn, progress=progress, desc=f"{tag}surface grid")
     times["sampling"] = time.perf_counter() - t0
     s.update(
         loss_center=sample.center_loss,
@@ -273,18 +299,25 @@ def analyze_model(
     result = AnalysisResult(s, asdict(o), sample, surface, timings=times, world_size=comm.world_size)
     result.direction_eigenvalues = eig_values
     if o.curvature:
-        _slice_curvature(result, model, data, D, loss_fn, o, comm, progress)
-    if o.hessian:
+        _slice_curvature(result, model, data, D, loss_fn, o, comm, progress, tag)
+    if o.hessian and not sample.finite[0]:
+        result.hessian_skipped = "the loss at the trained point is not finite: no Hessian spectrum"
+    elif o.hessian:
         assert prob is not None
         t0 = time.perf_counter()
         if "lambda_max" not in s:
+            phase("Hessian λmax and λmin (Lanczos)")
             s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
         if o.top_k:
+            phase(f"Hessian top {o.top_k} eigenvalues (Lanczos)")
             result.top_eigenvalues = lanczos_eigen(prob, o.top_k, "LA", tol=o.tol, seed=o.seed).eigenvalues.tolist()
+        phase(f"Hessian trace (Hutchinson, {o.trace_samples} probes)")
         s["trace"], s["trace_se"] = hutchinson_trace(prob, o.trace_samples, seed=o.seed)
         if o.density_starts:
+            phase(f"Hessian spectral density (SLQ, {o.density_starts} × {o.density_steps} steps)")
             result.density = hessian_density(prob, o.density_starts, o.density_steps, seed=o.seed)
         times["hessian"] = time.perf_counter() - t0
+        phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {times['hessian']:.1f} s)")
     if prob is not None:
         s["n_hvp"] = float(prob.n_hvp)
     return result
@@ -303,7 +336,9 @@ def field_rows(coords: np.ndarray, cap: int | None) -> np.ndarray:
     return np.sort(np.r_[reach, extra]).astype(np.int64)
 
 
-def _slice_curvature(result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool) -> None:
+def _slice_curvature(
+    result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str = ""
+) -> None:
     """The exact slice field (autograd on the k coordinates) and the diffusion estimate, side by side (SPEC §4–5)."""
     s, sample = result.scalars, result.sample
     if not sample.finite[0]:
@@ -315,7 +350,7 @@ def _slice_curvature(result, model, data, D, loss_fn, o: AnalysisOptions, comm: 
     t0 = time.perf_counter()
     u, f = sample.coords[sample.finite], sample.losses[sample.finite]
     rows = field_rows(u, o.exact_field)
-    exact = field_on_ranks(comm, model, data, D, u[rows], loss_fn, progress=progress)
+    exact = field_on_ranks(comm, model, data, D, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field")
     result.exact, result.exact_rows = exact, rows
     result.timings["exact_field"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -11,6 +11,7 @@ import gzip
 import io
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -50,6 +51,13 @@ class Splits:
     def num_classes(self) -> int:
         return NUM_CLASSES[self.name]
 
+    def eval_subset(self, n: int | None = None, split: str = "train", seed: int = 0) -> "EvalSubset":
+        """The fixed evaluation subset (SPEC §1) of ``split``: :func:`evaluation_subset` of its tensors."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        x, y = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
+        return evaluation_subset(x, y, DEFAULT_N_EVAL if n is None else n, seed=seed, source=f"{self.name}:{split}")
+
 
 # ----------------------------------------------------------------------------------------------- MNIST (IDX)
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -62,7 +70,7 @@ def read_idx(path: Path) -> np.ndarray:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc}); re-download it (--download) or replace the file") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
         raise DataError(f"{path}: not an IDX file (bad magic number); re-download it (--download)")
@@ -106,7 +114,9 @@ def _read_mnist_pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]
     x, y = read_idx(img), read_idx(lab)
     if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{img}: shapes {x.shape} / {y.shape} are not MNIST's; re-download it (--download)")
-    if y.max() > 9:
+    if len(y) == 0:
+        raise DataError(f"{img}: holds no images; re-download it (--download)")
+    if y.min() < 0 or y.max() > 9:
         raise DataError(f"{lab}: labels outside 0..9; re-download it (--download)")
     return x, y
 
@@ -188,7 +198,9 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels, dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise DataError(f"{path}: data {data.shape}/{data.dtype} is not N×3072 uint8; re-download it (--download)")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+    if not len(labels):
+        raise DataError(f"{path}: holds no images; re-download it (--download)")
+    if labels.min() < 0 or labels.max() > 9:
         raise DataError(f"{path}: labels outside 0..9; re-download it (--download)")
     return data.reshape(-1, 3, 32, 32), labels
 
@@ -288,6 +300,63 @@ class EvalSubset:
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self), batch_size):
             yield self.x[start : start + batch_size], self.y[start : start + batch_size]
+
+    def to(self, device: torch.device | str) -> "EvalSubset":
+        """The same subset with its tensors on ``device``."""
+        return EvalSubset(self.x.to(device), self.y.to(device), self.indices, self.source)
+
+    def head(self, n: int | None) -> "EvalSubset":
+        """The first ``n`` examples (all if None or n ≥ len)."""
+        if n is None or n >= len(self):
+            return self
+        return EvalSubset(self.x[:n], self.y[:n], self.indices[:n], self.source)
+
+
+DEFAULT_N_EVAL = 1000  # the evaluation subset's size everywhere (analyze, compare, demo, the callback)
+
+
+def _batch_xy(batch: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of one batch: a pair/sequence (x, y, ...) or a dict with image/input/x and label/target/y."""
+    if isinstance(batch, dict):
+        xs = [batch[k] for k in ("x", "input", "inputs", "image", "images", "pixel_values") if k in batch]
+        ys = [batch[k] for k in ("y", "target", "targets", "label", "labels") if k in batch]
+        if not xs or not ys:
+            raise ValueError(
+                f"{where}: dict batches need an input key (x/input/image/images) and a target key (y/target/label/"
+                f"labels); got keys {sorted(batch)}"
+            )
+        return xs[0], ys[0]
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[0], batch[1]
+    raise ValueError(f"{where}: batches must be (inputs, targets) pairs or dicts, got {type(batch).__name__}")
+
+
+def as_eval_subset(data: object, n: int | None = DEFAULT_N_EVAL, source: str = "given") -> EvalSubset:
+    """One converter for every kind of evaluation data: an :class:`EvalSubset`, an ``(x, y)`` pair of tensors, or a
+    DataLoader/iterable of batches (pairs or dicts; its first ``n`` examples in its own order — use one without
+    shuffling or augmentation). ``n`` caps the size in every case (None: all). ``ValueError`` names what is wrong."""
+    if isinstance(data, EvalSubset):
+        return data.head(n)
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+    elif hasattr(data, "__iter__") and not isinstance(data, (torch.Tensor, str, bytes)):
+        xs, ys, have = [], [], 0
+        for batch in data:  # type: ignore[attr-defined]
+            x, y = _batch_xy(batch, source)
+            xs.append(x)
+            ys.append(y)
+            have += len(y)
+            if n is not None and have >= n:
+                break
+        if not xs:
+            raise ValueError(f"{source}: the evaluation data is empty")
+        x, y = torch.cat(xs), torch.cat(ys)
+    else:
+        raise ValueError(f"{source}: evaluation data must be an EvalSubset, (x, y) tensors or a DataLoader")
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"{source}: {len(x)} inputs but {len(y)} targets; pass matching, non-empty tensors")
+    m = len(y) if n is None else min(n, len(y))
+    return EvalSubset(x[:m].contiguous(), y[:m].contiguous(), np.arange(m), source)
 
 
 def evaluation_subset(

@@ -23,25 +23,27 @@ def save(fig, path: str | Path) -> None:
 
 
 def estimate_vs_truth(scatter: dict, path: str | Path) -> None:
-    """Grid of scatter plots: rows = benchmarks, columns = estimators (validation benchmark figure)."""
+    """One row per benchmark surface, its estimators side by side (no empty slots): estimate against the true
+    scalar curvature at every point, with the Pearson r in each title (validation benchmark figure)."""
     benches = sorted({b for b, _ in scatter})
-    ests = sorted({e for _, e in scatter})
-    fig, axes = plt.subplots(len(benches), len(ests), figsize=(2.6 * len(ests), 2.3 * len(benches)), squeeze=False)
-    for i, b in enumerate(benches):
-        for j, e in enumerate(ests):
+    rows = [[e for b2, e in sorted(scatter) if b2 == b] for b in benches]
+    ncol = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(benches), ncol, figsize=(2.7 * ncol, 2.5 * len(benches)), squeeze=False)
+    for i, (b, ests) in enumerate(zip(benches, rows)):
+        for j in range(ncol):
             ax = axes[i, j]
-            if (b, e) in scatter:
-                truth, est = scatter[(b, e)]
-                ax.scatter(truth, est, s=3, alpha=0.5)
-                r = np.corrcoef(truth, est)[0, 1]
-                ax.set_title(f"{b}\n{e}: r={r:+.2f}", fontsize=7)
-            else:
+            if j >= len(ests):
                 ax.axis("off")
+                continue
+            truth, est = scatter[(b, ests[j])]
+            ax.scatter(truth, est, s=3, alpha=0.5)
+            r = np.corrcoef(truth, est)[0, 1]
+            ax.set_title(f"{b}: {ests[j]}\nPearson r = {r:+.2f}", fontsize=7)
             ax.tick_params(labelsize=6)
+            ax.set_xlabel("true scalar curvature", fontsize=6)
             if j == 0:
-                ax.set_ylabel("estimate", fontsize=7)
-            if i == len(benches) - 1:
-                ax.set_xlabel("true scalar curvature", fontsize=7)
+                ax.set_ylabel("estimate (estimator units)", fontsize=6)
+    fig.suptitle("Curvature estimators against the exact scalar curvature, point by point", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 

@@ -47,7 +47,7 @@ def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = ""
     """surface.png (2-D + 1-D), density.png (log), field.png (diffusion vs exact curvature field of the slice)."""
     folder = Path(folder)
     written = []
-    if result.surface is not None:
+    if result.surface is not None and np.isfinite(result.surface.losses).sum() >= 4:  # else nothing to draw
         fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.8))
         plot_surface(result, a, b)
         save(fig, folder / "surface.png")

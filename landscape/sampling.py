@@ -147,12 +147,14 @@ def sample_landscape(
     shard: tuple[int, int] | None = None,
     progress: bool = True,
     shortcut: bool = True,
+    desc: str = "sampling",
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
-    ``shard=(rank, world_size)`` evaluates only that block of rows (see :func:`shard_indices`). ``shortcut`` lets
-    the in-place strategy reuse precomputed first-layer terms (exact, see :mod:`landscape.first_layer`). The model's
-    parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
+        ``shard=(rank, world_size)`` evaluates only that block of rows (see :func:`shard_indices`). ``shortcut`` lets
+        the in-place strategy reuse precomputed first-layer terms (exact, see :mod:`landscape.first_layer`). ``desc``
+    labels the progress bar (the model and the phase). The model's
+        parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != directions.k:
@@ -168,7 +170,7 @@ def sample_landscape(
     idx = shard_indices(len(coords), *(shard or (0, 1)))
     chosen = choose_strategy(model, len(data)) if strategy == "auto" else strategy
     per_input = activation_numel(model, data.x)
-    with preserved_state(model), tqdm(total=len(idx), desc=f"landscape ({chosen})", disable=not progress) as bar:
+    with preserved_state(model), tqdm(total=len(idx), desc=desc, disable=not progress) as bar:
         if chosen == "inplace":
             bs = batch_size or max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
             losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar, shortcut)

@@ -68,6 +68,7 @@ def slice_field(
     loss_fn: LossFn = cross_entropy,
     batch_size: int = 256,
     progress: bool = False,
+    desc: str = "exact slice field",
 ) -> SliceField:
     """Loss, gradient and Hessian of f(u) = L(θ* + D u) in the k slice coordinates at every row of ``coords``.
 
@@ -93,7 +94,7 @@ def slice_field(
     grads = np.empty((len(coords), k))
     hess = np.empty((len(coords), k, k))
     with preserved_state(model), torch.enable_grad():
-        for i, row in enumerate(tqdm(coords, desc="exact slice field", disable=not progress)):
+        for i, row in enumerate(tqdm(coords, desc=desc, disable=not progress)):
             u = torch.tensor(row, dtype=base[0].dtype, device=base[0].device, requires_grad=True)
             params = dict(zip(names, [b + d for b, d in zip(base, unflatten(u @ D, base))]))
             loss_i, g_i, H_i = 0.0, torch.zeros(k, dtype=torch.float64), torch.zeros(k, k, dtype=torch.float64)
@@ -120,15 +121,18 @@ def field_on_ranks(
     coords: np.ndarray,
     loss_fn: LossFn = cross_entropy,
     progress: bool = False,
+    desc: str = "exact slice field",
 ) -> SliceField:
     """:func:`slice_field` split over the ranks of ``comm`` by contiguous blocks of rows, gathered on every rank
     (each row's computation is the single-process one); a failure on any rank raises ``RankFailure`` on all."""
     if comm.world_size == 1:
-        return slice_field(model, data, directions, coords, loss_fn, progress=progress)
+        return slice_field(model, data, directions, coords, loss_fn, progress=progress, desc=desc)
     rows = comm.block(len(coords))
     part = comm.run(
         "the exact slice field",
-        lambda: slice_field(model, data, directions, coords[rows], loss_fn, progress=progress and comm.is_zero),
+        lambda: slice_field(
+            model, data, directions, coords[rows], loss_fn, progress=progress and comm.is_zero, desc=desc
+        ),
     )
     parts = comm.all_gather_object(part)
     return SliceField(

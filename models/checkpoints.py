@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,7 @@ def load_network(path: str | Path, fallback_cfg: dict[str, Any] | None = None) -
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, unsafe globals ...
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: corrupt, truncated or unsafe checkpoint ({first}); re-save or re-train it"
-        ) from exc
+        raise CheckpointError(f"{path}: {_load_problem(exc)}") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a checkpoint (holds a {type(obj).__name__}); save a state_dict")
     if "state_dict" in obj and isinstance(obj.get("hyper_parameters"), dict) and "model_cfg" in obj["hyper_parameters"]:
@@ -63,6 +61,24 @@ def load_network(path: str | Path, fallback_cfg: dict[str, Any] | None = None) -
             f"{path}: tensor shapes do not match {describe(cfg)} ({msg}); pass the right model options"
         ) from exc
     return net.eval(), cfg
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _load_problem(exc: Exception) -> str:
+    """What went wrong in ``torch.load``, in our words: torch's own message runs over many lines of advice about
+    ``weights_only=False`` (which would execute the file's code) with terminal colour codes."""
+    text = _ANSI.sub("", str(exc))
+    culprit = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), "")
+    if "Unsupported global" in culprit:
+        detail = f" ({culprit.rstrip('.')})" if culprit else ""
+        return (
+            f"holds objects other than tensors and plain containers{detail}; it is not loaded, because loading it "
+            "could run code. Re-save the weights with torch.save(model.state_dict(), path)"
+        )
+    first = culprit or next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    return f"corrupt or truncated checkpoint ({first.rstrip('.')}); re-save or re-train it"
 
 
 def _diff(expected: dict, got: dict) -> tuple[list[str], list[str]]:

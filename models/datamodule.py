@@ -7,7 +7,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from landscape.data import EvalSubset, Splits, TensorImages, evaluation_subset, load_splits
+from landscape.data import EvalSubset, Splits, TensorImages, load_splits
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -61,7 +61,6 @@ class ImageDataModule(pl.LightningDataModule):
         s = self._splits()
         return DataLoader(TensorImages(s.val_x, s.val_y), batch_size=1024, num_workers=self.num_workers)
 
-    def eval_subset(self, n: int | None = 1000, split: str = "train", seed: int = 0) -> EvalSubset:
-        s = self._splits()
-        x, y = (s.train_x, s.train_y) if split == "train" else (s.val_x, s.val_y)
-        return evaluation_subset(x, y, n, seed=seed, source=f"{self.name}:{split}")
+    def eval_subset(self, n: int | None = None, split: str = "train", seed: int = 0) -> EvalSubset:
+        """:meth:`landscape.data.Splits.eval_subset` (n = None: the shared default size)."""
+        return self._splits().eval_subset(n, split, seed)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
+import torch
 from torch import nn
 
 from .convnet import ConvNet
@@ -79,3 +81,44 @@ def describe(cfg: dict[str, Any]) -> str:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+LIMITS = {"depth": 1202, "width": 64, "mlp_layers": 64, "mlp_width": 1 << 20, "blocks": 256, "growth": 1024}
+BYTES_PER_PARAMETER = 4 * 5  # float32 weights, gradient, two Adam moments and a Hessian-vector product
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (0 where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_size(cfg: dict[str, Any], memory: int | None = None) -> int:
+    """The parameter count of ``cfg``, counted without allocating (meta tensors); ``ValueError`` naming the option
+    to lower when the architecture is absurd or its training state would not fit in half of ``memory`` bytes
+    (default: this machine's)."""
+    arch = cfg.get("arch")
+    if arch == "resnet" and (cfg["depth"] > LIMITS["depth"] or cfg["width"] > LIMITS["width"]):
+        raise ValueError(f"ResNet depth ≤ {LIMITS['depth']} and width ≤ {LIMITS['width']}; lower --depth/--width")
+    if arch == "mlp" and (
+        len(cfg["widths"]) > LIMITS["mlp_layers"] or max(cfg["widths"], default=1) > LIMITS["mlp_width"]
+    ):
+        raise ValueError(
+            f"MLP: at most {LIMITS['mlp_layers']} hidden layers of ≤ {LIMITS['mlp_width']}; lower --widths"
+        )
+    if arch == "densenet" and (
+        max(cfg["blocks"], default=1) > LIMITS["blocks"] or len(cfg["blocks"]) > 8 or cfg["growth"] > LIMITS["growth"]
+    ):
+        raise ValueError(f"DenseNet: ≤ 8 blocks of ≤ {LIMITS['blocks']} layers, growth ≤ {LIMITS['growth']}")
+    with torch.device("meta"):
+        n = count_parameters(build_model(cfg))
+    memory = physical_memory() if memory is None else memory
+    need = n * BYTES_PER_PARAMETER
+    if memory and need > memory // 2:
+        raise ValueError(
+            f"{describe(cfg)} has {n:,} parameters: training and Hessian products need about {need / 2**30:.1f} GiB, "
+            f"more than half of this machine's {memory / 2**30:.1f} GiB; choose a smaller architecture"
+        )
+    return n

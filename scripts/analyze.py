@@ -9,11 +9,15 @@ from .common import (
     add_data_arguments,
     add_distributed_arguments,
     add_model_arguments,
+    check_devices,
+    error_line,
     fail,
     model_options,
     nonneg_int,
+    output_folder,
     positive_float,
     positive_int,
+    seed_value,
 )
 
 DESCRIPTION = "Analyse checkpoints: loss landscape, diffusion curvature, Hessian spectrum; writes summary.csv."
@@ -56,41 +60,52 @@ def loss_scale(text: str) -> float | None:
 
 
 def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
-    from landscape.analysis import DIRECTIONS, SCHEMES
+    from landscape.analysis import DIRECTIONS, SCHEMES, AnalysisOptions
+    from landscape.data import DEFAULT_N_EVAL
+
+    d = AnalysisOptions()  # every default below is the library's own
 
     g = p.add_argument_group("analysis")
-    g.add_argument("--n-eval", type=positive_int, default=1000, help="evaluation subset size (training split)")
+    g.add_argument(
+        "--n-eval", type=positive_int, default=DEFAULT_N_EVAL, help="evaluation subset size (training split)"
+    )
     g.add_argument(
         "--directions",
         choices=DIRECTIONS,
-        default="filter",
+        default=d.directions,
         help="slice directions: random filter-normalised/gaussian, or Hessian eigenvectors (top, bottom, or "
-        "mixed = top and bottom of the spectrum: a saddle slice when λmin < 0); default filter",
+        "mixed = top and bottom of the spectrum: a saddle slice when λmin < 0)",
     )
-    g.add_argument("--k", type=positive_int, default=2, help="number of directions, 2..6 (default 2)")
-    g.add_argument("--scheme", choices=SCHEMES, default="ball", help="sample layout (default ball)")
-    g.add_argument("--samples", type=positive_int, default=300, help="sampled points (≥ 20 for k = 2; default 300)")
-    g.add_argument("--radius", type=positive_float, default=1.0, help="sampling radius in u (default 1)")
-    g.add_argument("--grid", type=nonneg_int, default=21, help="grid points per axis for the 2-D surface (0: none)")
+    g.add_argument("--k", type=positive_int, default=d.k, help="number of directions, 2..6")
+    g.add_argument("--scheme", choices=SCHEMES, default=d.scheme, help="sample layout")
+    g.add_argument("--samples", type=positive_int, default=d.n_samples, help="sampled points (≥ 20 for k = 2)")
+    g.add_argument("--radius", type=positive_float, default=d.radius, help="sampling radius in u")
+    g.add_argument(
+        "--grid", type=nonneg_int, default=d.grid_points, help="grid points per axis for the 2-D surface (0: none)"
+    )
     g.add_argument(
         "--loss-scale",
         type=loss_scale,
-        default=None,
+        default="auto",
         metavar="auto|S",
-        help="s in the loss graph (u, s·L): auto (default) = the estimator's relief rule (1 %% rise over the radius)",
+        help="s in the loss graph (u, s·L): auto = the estimator's relief rule (1 %% rise over the radius)",
     )
     g.add_argument(
         "--exact-field",
         type=positive_int,
         default=None,
         metavar="N",
-        help="compute the exact slice curvature at N samples (the walk's reach first); default every sample",
+        help="compute the exact slice curvature at N samples (the walk's reach first; None: every sample)",
     )
-    g.add_argument("--jackknife", type=nonneg_int, default=10, help="subsets for the diffusion value's error (0: none)")
-    g.add_argument("--top-k", type=nonneg_int, default=5)
-    g.add_argument("--trace-samples", type=positive_int, default=30)
+    g.add_argument(
+        "--jackknife", type=nonneg_int, default=d.jackknife, help="subsets for the diffusion value's error (0: none)"
+    )
+    g.add_argument("--top-k", type=nonneg_int, default=d.top_k, help="top Hessian eigenvalues (Lanczos)")
+    g.add_argument(
+        "--trace-samples", type=positive_int, default=d.trace_samples, help="Hutchinson probes for the trace"
+    )
     g.add_argument("--no-hessian", action="store_true", help="skip the Hessian spectrum (λmax, λmin, trace, density)")
-    g.add_argument("--seed", type=nonneg_int, default=0, help="directions' and samples' seed")
+    g.add_argument("--seed", type=seed_value, default=d.seed, help="directions' and samples' seed (0..2^32-1)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -119,50 +134,64 @@ def options_from(args: argparse.Namespace):
 
 def load_eval_data(args: argparse.Namespace):
     """(splits, fixed evaluation subset of the training split) from the data options; one error line if bad."""
-    from landscape.data import DataError, evaluation_subset, load_splits
+    from landscape.data import DataError, load_splits
 
     try:
         splits = load_splits(args.data, args.data_dir, args.download)
     except DataError as exc:
         fail(str(exc))
-    return splits, evaluation_subset(splits.train_x, splits.train_y, args.n_eval, seed=0, source=f"{args.data}:train")
+    return splits, splits.eval_subset(args.n_eval)
+
+
+def result_names(checkpoints: list[str]) -> list[str]:
+    """One distinct folder name per checkpoint: the file's stem when the stems differ, else the path with its
+    separators replaced, and a numeric suffix wherever two names would still meet (``a_b/x`` and ``a/b/x``)."""
+    stems = [Path(c).stem for c in checkpoints]
+    names = (
+        stems
+        if len(set(stems)) == len(stems)
+        else [str(Path(c).with_suffix("")).replace("/", "_") for c in checkpoints]
+    )
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        name = name.lstrip(".") or "checkpoint"
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 and names.count(name) == 1 else f"{name}-{seen[name]}")
+    return unique
 
 
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, summary_row
     from landscape.distributed import RankFailure
     from landscape.report import dc_vs_analytic, format_table
-    from landscape.results import atomic_write_csv
+    from landscape.writing import clear_stale, write_summary
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 
     opts = options_from(args)
+    check_devices(args)
+    out = output_folder(args.out)
     splits, data = load_eval_data(args)
     try:
         fallback = model_config(args.model, splits.input_shape, splits.num_classes, **model_options(args))
     except ValueError as exc:
         fail(str(exc))
     comm, device = start_processes(args)
-    data.x, data.y = data.x.to(device), data.y.to(device)
-    out = Path(args.out)
+    data = data.to(device)
+    if comm.is_zero:  # an earlier run's summary must not stand next to this run's folders
+        clear_stale([out / "summary.csv", out / "dc_vs_analytic.png"])
     rows, failures = [], 0
-    for ck in args.checkpoints:
+    for ck, name in zip(args.checkpoints, result_names(args.checkpoints)):
         try:  # every rank loads; a file one machine lacks stops the member on every rank
             net, cfg = comm.run(f"loading {ck}", lambda ck=ck: load_network(ck, fallback))
-        except (CheckpointError, RankFailure) as exc:
+            label = f"{describe(cfg)} {name}"
+            result = _analyze_one(net.to(device), data, opts, comm, out / name, args.quiet, label)
+        except (CheckpointError, RankFailure, ValueError, RuntimeError, ArithmeticError) as exc:
             if comm.is_zero:
-                print(f"landscape: error: {exc}", flush=True)
+                error_line(f"{ck}: {exc}" if str(ck) not in str(exc) else str(exc))
             failures += 1
             continue
-        name = (
-            Path(ck).stem
-            if len(args.checkpoints) == len({Path(c).stem for c in args.checkpoints})
-            else str(Path(ck)).replace("/", "_")
-        )
-        try:
-            result = _analyze_one(net.to(device), data, opts, comm, out / name, args.quiet, f"{describe(cfg)} {name}")
-        except RankFailure as exc:
-            fail(f"[rank {comm.rank}] {exc}")
         if comm.is_zero:
             if result.scalars["n_nonfinite"]:
                 print(
@@ -175,25 +204,21 @@ def run(args: argparse.Namespace) -> int:
     if not comm.is_zero:
         return 2 if failures else 0
     if rows:
-        atomic_write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS)
+        write_summary(out / "summary.csv", rows, SUMMARY_COLUMNS)
         if opts.curvature:
             dc_vs_analytic(rows, out / "dc_vs_analytic.png")
         print(format_table(rows, TABLE_COLUMNS))
         print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
+    if failures:
+        error_line(f"{failures} of {len(args.checkpoints)} checkpoints could not be analysed (see the lines above)")
     return 2 if failures else 0
 
 
 def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = ""):
-    """Analyse on every rank; rank zero writes the figures and then the files (``results.json`` last)."""
+    """Analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last)."""
     from landscape.analysis import analyze_model
-    from landscape.report import analysis_figures
+    from landscape.writing import write_analysis
 
-    result = analyze_model(net, data, opts, progress=not quiet, comm=comm)
-
-    def write() -> None:
-        if comm.is_zero:
-            analysis_figures(result, folder, label)
-            result.save(folder)
-
-    comm.run("writing the results", write)
+    result = analyze_model(net, data, opts, progress=not quiet, comm=comm, label=label)
+    comm.run("writing the results", lambda: write_analysis(result, folder, label) if comm.is_zero else None)
     return result

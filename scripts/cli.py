@@ -1,9 +1,16 @@
-"""The ``landscape`` console command: one subcommand per task."""
+"""The ``landscape`` console command: one subcommand per task.
+
+Interrupts end a command with one line and exit status 130 (SIGINT) or 143 (SIGTERM); every result file is
+written atomically and ``results.json`` last, so an interrupted run leaves nothing that looks complete.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
+import sys
+import threading
 
 SUBCOMMANDS = {
     "train": "scripts.train",
@@ -14,12 +21,25 @@ SUBCOMMANDS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is (a KeyboardInterrupt, so cleanup code treats both alike)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="landscape", description="Loss-landscape curvature toolkit.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
         mod = importlib.import_module(module_name)
-        sp = sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
+        sp = sub.add_parser(
+            name,
+            help=mod.DESCRIPTION,
+            description=mod.DESCRIPTION,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
         mod.add_arguments(sp)
         sp.set_defaults(_run=mod.run)
     return p
@@ -27,7 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args._run(args)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return args._run(args)
+    except KeyboardInterrupt as exc:
+        sigterm = isinstance(exc, Terminated)
+        print(
+            f"landscape: error: {args.command} interrupted by {'SIGTERM' if sigterm else 'SIGINT'}; "
+            "no partial result was left that looks complete (results.json marks a finished analysis)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 143 if sigterm else 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,57 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
 import sys
+from pathlib import Path
 from typing import NoReturn
+
+SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def one_line(text: str) -> str:
+    """``text`` without terminal colour codes, on one line (tabs and newlines become spaces)."""
+    return " ".join(_ANSI.sub("", text).split())
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    print(f"landscape: error: {message}", file=sys.stderr)
+    print(f"landscape: error: {one_line(message)}", file=sys.stderr, flush=True)
     raise SystemExit(code)
+
+
+def error_line(message: str) -> None:
+    """One error line on stderr for a failure the command survives (a bad checkpoint among several)."""
+    print(f"landscape: error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def output_folder(text: str) -> Path:
+    """--out: a folder that exists or can be created, and can be written to; one error line otherwise."""
+    path = Path(text)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                fail(f"--out {text}: {parent} is a file, not a folder; choose another --out")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                fail(f"--out {text}: {parent} is not writable (read-only disk or no permission); choose another --out")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--out {text}: cannot create the folder ({exc.strerror}); choose another --out")
+    return path
+
+
+def seed_value(text: str) -> int:
+    """argparse type: an integer seed in 0..2^32-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..{SEED_MAX}, got {text}")
+    return value
 
 
 def _number(cast, strict: bool):
@@ -76,7 +120,21 @@ def model_options(args: argparse.Namespace) -> dict:
 
 def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("processes and machines (Lightning DDP; see README 'Across processes and machines')")
-    g.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default="cpu")
+    g.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default="cpu", help="where to run")
     g.add_argument("--strategy", choices=["auto", "ddp"], default="auto", help="auto: ddp when more than one process")
     g.add_argument("--devices", type=positive_int, default=1, help="processes (devices) per machine")
     g.add_argument("--num-nodes", type=positive_int, default=1, help="machines; run the command on each one")
+
+
+def check_devices(args: argparse.Namespace) -> None:
+    """One error line for a device request this machine cannot meet (before any process or model is started)."""
+    import torch
+
+    if args.accelerator == "gpu" and not torch.cuda.is_available():
+        fail("--accelerator gpu: no CUDA GPU is visible on this machine; use --accelerator cpu (or auto)")
+    if args.accelerator in ("gpu", "auto") and torch.cuda.is_available():
+        have, what = torch.cuda.device_count(), "GPUs"
+    else:
+        have, what = os.cpu_count() or 1, "CPU cores"
+    if args.devices > have:
+        fail(f"--devices {args.devices}: this machine has {have} {what}; use --devices {have} or fewer")

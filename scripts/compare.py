@@ -4,79 +4,82 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from .analyze import add_analysis_arguments, load_eval_data, options_from
-from .common import add_data_arguments, fail, positive_int
+from .common import add_data_arguments, fail, output_folder, positive_int
 
 DESCRIPTION = "Compare ResNet-D with and without skip connections: same directions' seeds, same evaluation subset."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--depth", type=positive_int, default=20, help="ResNet depth 6n+2 (default 20)")
+    p.add_argument("--depth", type=positive_int, default=20, help="ResNet depth 6n+2")
     p.add_argument("--width", type=positive_int, default=1, help="width multiplier")
     add_data_arguments(p)
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--recipe", choices=["li2018", "adam"], default="adam", help="training recipe (default adam)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="training epochs per model")
+    p.add_argument("--recipe", choices=["li2018", "adam"], default="adam", help="training recipe")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue interrupted training runs in --out")
+    g.add_argument("--overwrite", action="store_true", help="replace earlier training runs in --out")
     p.add_argument("--ckpt-skip", default=None, help="use this checkpoint instead of training the skip model")
     p.add_argument("--ckpt-noskip", default=None, help="use this checkpoint instead of training the no-skip model")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output folder")
     add_analysis_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
-    from landscape.report import analysis_figures, format_table, skip_panel
-    from landscape.results import atomic_write_csv, atomic_write_json
+    from landscape.report import format_table, skip_panel
+    from landscape.results import atomic_write_json
+    from landscape.writing import clear_stale, write_analysis, write_summary
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 
-    from .train import add_arguments as train_arguments
-    from .train import train
+    from .train import TrainingStopped, TrainSettings, train_model
 
     if args.depth < 8 or (args.depth - 2) % 6:
         fail(f"--depth must be 6n+2 (20, 32, 44, 56, 110), got {args.depth}")
     opts = options_from(args)
+    out = output_folder(args.out)
+    clear_stale([out / "comparison.csv", out / "comparison.json", out / "skip_vs_noskip.png"])
     splits, data = load_eval_data(args)
-    out, t0 = Path(args.out), time.perf_counter()
-    tp = argparse.ArgumentParser()
-    train_arguments(tp)
+    t0 = time.perf_counter()
     rows, results = [], {}
     for label, skip, ck in (("skip", True, args.ckpt_skip), ("noskip", False, args.ckpt_noskip)):
         cfg = model_config(f"resnet{args.depth}", splits.input_shape, splits.num_classes, skip=skip, width=args.width)
         if ck is None:
-            argv = [
-                "--model",
-                f"resnet{args.depth}",
-                "--width",
-                str(args.width),
-                "--data",
-                args.data,
-                "--epochs",
-                str(args.epochs),
-                "--out",
-                str(out / label),
-                "--seed",
-                str(args.seed),
-            ]
-            argv += ["--data-dir", args.data_dir] if args.data_dir else []
-            argv += ["--no-skip"] if not skip else []
-            argv += ["--recipe", "li2018"] if args.recipe == "li2018" else []
-            argv += ["--quiet"] if args.quiet else []
-            ck = train(tp.parse_args(argv))["checkpoint"]
+            settings = TrainSettings(
+                out=str(out / label),
+                model=f"resnet{args.depth}",
+                model_options={"width": args.width, "skip": skip},
+                data=args.data,
+                data_dir=args.data_dir,
+                recipe="li2018" if args.recipe == "li2018" else None,
+                epochs=args.epochs,
+                seed=args.seed,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                quiet=args.quiet,
+            )
+            try:
+                ck = train_model(settings)["checkpoint"]
+            except (ValueError, TrainingStopped) as exc:
+                fail(str(exc), code=143 if isinstance(exc, TrainingStopped) else 2)
         try:
             net, cfg_loaded = load_network(ck, cfg)
         except CheckpointError as exc:
             fail(str(exc))
         if cfg_loaded.get("skip") != skip:
             fail(f"{ck}: is {describe(cfg_loaded)}, expected {'with' if skip else 'without'} skip connections")
-        result = analyze_model(net, data, opts, progress=not args.quiet)
-        analysis_figures(result, out / label / "analysis", f"{describe(cfg_loaded)} ({label})")
-        result.save(out / label / "analysis")
+        name = f"{describe(cfg_loaded)} ({label})"
+        try:
+            result = analyze_model(net, data, opts, progress=not args.quiet, label=name)
+            write_analysis(result, out / label / "analysis", name)
+        except (ValueError, RuntimeError, ArithmeticError) as exc:
+            fail(f"{ck}: {exc}")
         rows.append(summary_row(str(ck), describe(cfg_loaded), result))
         results[label] = result
     skip_panel(results["skip"], results["noskip"], out / "skip_vs_noskip.png", f"ResNet-{args.depth} on {args.data}")
-    atomic_write_csv(out / "comparison.csv", rows, SUMMARY_COLUMNS)
+    write_summary(out / "comparison.csv", rows, SUMMARY_COLUMNS)
     atomic_write_json(out / "comparison.json", {k: r.to_dict() for k, r in results.items()})
     print("\n" + format_table(rows, TABLE_COLUMNS[1:]))
     for label, r in results.items():

@@ -7,15 +7,18 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import nonneg_int, positive_int
+from .common import fail, output_folder, positive_int, seed_value
 
 DESCRIPTION = "Offline demo: train MLP + ConvNet on digits with the landscape callback; print a table, write a report."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=15)
-    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--epochs", type=positive_int, default=15, help="training epochs per model")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted demo in --out (else an earlier one is replaced)"
+    )
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed (0..2^32-1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -23,37 +26,37 @@ def run(args: argparse.Namespace) -> int:
     from callbacks.landscape import LandscapeCallback
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, AnalysisOptions, summary_row
     from landscape.report import format_table
-    from landscape.results import atomic_write_csv, atomic_write_json
+    from landscape.results import atomic_write_json
+    from landscape.writing import clear_stale, write_summary
 
-    from .train import add_arguments as train_arguments
-    from .train import train
+    from .train import TrainingStopped, TrainSettings, train_model
 
-    out = Path(args.out)
-    tp = argparse.ArgumentParser()
-    train_arguments(tp)
+    out = output_folder(args.out)
+    report = out / "report"
+    clear_stale([report / "summary.csv", report / "results.json"])
     rows, results, t_start = [], {}, time.perf_counter()
     for model in ("mlp", "convnet"):
-        cb = LandscapeCallback(AnalysisOptions(n_samples=300, grid_points=21, seed=args.seed), n_eval=500)
-        argv = [
-            "--model",
-            model,
-            "--data",
-            "digits",
-            "--epochs",
-            str(args.epochs),
-            "--seed",
-            str(args.seed),
-            "--out",
-            str(out / model),
-        ] + (["--quiet"] if args.quiet else [])
-        summary = train(tp.parse_args(argv), extra_callbacks=[cb])
-        assert cb.last is not None
+        cb = LandscapeCallback(AnalysisOptions(seed=args.seed), progress=not args.quiet)
+        settings = TrainSettings(
+            out=str(out / model),
+            model=model,
+            epochs=args.epochs,
+            seed=args.seed,
+            quiet=args.quiet,
+            resume=args.resume and (out / model / "checkpoints" / "last.ckpt").is_file(),
+            overwrite=not args.resume,
+        )
+        try:
+            summary = train_model(settings, extra_callbacks=[cb])
+        except (ValueError, TrainingStopped) as exc:
+            fail(str(exc), code=143 if isinstance(exc, TrainingStopped) else 2)
+        if cb.last is None:
+            fail(f"{model}: the landscape analysis at the end of training failed (see the line above)")
         row = summary_row(str(Path(summary["checkpoint"])), summary["model"], cb.last)
         row["val_acc"] = summary["val_acc"]
         rows.append(row)
         results[model] = {"train": summary, "landscape": cb.last.to_dict()}
-    report = out / "report"
-    atomic_write_csv(report / "summary.csv", rows, [*SUMMARY_COLUMNS, "val_acc"])
+    write_summary(report / "summary.csv", rows, [*SUMMARY_COLUMNS, "val_acc"])
     atomic_write_json(report / "results.json", results)
     cols = ["model", "val_acc", *TABLE_COLUMNS[2:]]
     print("\n" + format_table(rows, cols))

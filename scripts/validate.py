@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from .common import fail, nonneg_int
+from .common import output_folder, seed_value
 
 DESCRIPTION = (
     "Validate the curvature estimators on surfaces with known curvature and on loss slices of trained nets; "
@@ -17,8 +16,8 @@ NETS = ("mlp", "convnet", "resnet8", "resnet8-noskip")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small run (about 5 min on 2 cores)")
-    p.add_argument("--out", default="runs/validate", help="output folder (default runs/validate)")
-    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--out", default="runs/validate", help="output folder")
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed (0..2^32-1)")
     p.add_argument("--no-sweep", action="store_true", help="skip the sweeps that chose the defaults")
     p.add_argument("--no-nets", action="store_true", help="skip the trained-net slices (no training)")
 
@@ -81,10 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from landscape.results import atomic_write_csv
     from landscape.validation import COLUMNS, Config, target_rows
     from landscape.validation import run as run_benchmark
+    from landscape.writing import clear_stale
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out} is a file; give a folder")
+    out = output_folder(args.out)
+    clear_stale([out / "validation.csv", out / "targets.csv"])
     cfg = Config(seed=args.seed) if args.quick else Config.full(args.seed)
     say = lambda line: print(line, flush=True)  # noqa: E731
     t0 = time.perf_counter()

@@ -32,11 +32,11 @@ class TinyBN(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)
 
 
-def fit(tmp_path, callback, epochs=2, ckpt_path=None, name="run"):
+def fit(tmp_path, callback, epochs=2, ckpt_path=None, name="run", extra=None):
     pl.seed_everything(0, verbose=False)
     model = TinyBN()
     dm = ImageDataModule("digits", batch_size=64)
-    cbs = [callback] if callback else []
+    cbs = ([callback] if callback else []) + list(extra or [])
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=pl.loggers.CSVLogger(tmp_path, name=name),

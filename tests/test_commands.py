@@ -44,9 +44,12 @@ def test_analyze_batch_with_bad_members(tmp_path, trained, capsys):
         ]
     )
     assert code == 2
-    err_lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("landscape: error:")]
-    assert len(err_lines) == 3
-    assert any("truncated.ckpt: corrupt, truncated" in ln for ln in err_lines)
+    captured = capsys.readouterr()
+    assert "landscape: error:" not in captured.out  # errors go to stderr, one line each, no colour codes
+    err_lines = captured.err.strip().splitlines()
+    assert all(ln.startswith("landscape: error:") and "\x1b" not in ln for ln in err_lines)
+    assert len(err_lines) == 4 and "3 of 5 checkpoints" in err_lines[-1]
+    assert any("truncated.ckpt: corrupt or truncated" in ln for ln in err_lines)
     assert any("wrong.pt: does not match mlp-16" in ln for ln in err_lines)
     assert any("none.ckpt: no such checkpoint" in ln for ln in err_lines)
     with open(tmp_path / "out" / "summary.csv") as fh:

@@ -91,11 +91,15 @@ def test_lightning_ddp_callback_equals_single_process(tmp_path):
 
 
 def test_lightning_ddp_failing_rank(tmp_path):
+    """A rank that fails during an analysis stops that analysis on every rank (no rank waits in a collective);
+    rank zero says so in one line per analysis, nothing is written for it, and training finishes."""
     run = _ddp_fit(tmp_path, "--fail", "sampling")
-    assert run.returncode != 0
-    msg = "RankFailure: 1 of 2 ranks failed during sampling (rank 1: ValueError: injected failure in sampling)"
-    assert (run.stdout + run.stderr).count(msg) == 2  # one clear line from each rank
+    assert run.returncode == 0, run.stderr[-3000:]
+    msg = "1 of 2 ranks failed during sampling (rank 1: ValueError: injected failure in sampling)"
+    lines = [ln for ln in (run.stdout + run.stderr).splitlines() if msg in ln]
+    assert len(lines) == ddp_fit.EPOCHS and all("analysis failed, training goes on" in ln for ln in lines)
     assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("sample.npz"))
+    assert (tmp_path / "final.pt").is_file()  # training reached its end
 
 
 def test_analyze_command_on_two_processes(tmp_path):

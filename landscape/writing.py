@@ -1,0 +1,69 @@
+"""The one write path for analysis results (used by the callback and every command).
+
+An analysis folder is built beside its destination (``.NAME.partial-*``), figures first and ``results.json``
+last, and only then moved into place: an earlier result in the same folder is replaced whole (no stale figure
+survives next to new numbers), and an interrupted write leaves only the hidden partial folder, never a folder that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .results import atomic_write_csv, current_umask
+
+RESULT_MARK = "results.json"  # present only in a complete analysis folder
+_OURS = {".png", ".npz", ".json", ".csv", ".html"}
+
+
+def _replaceable(folder: Path) -> bool:
+    """An earlier analysis folder (complete or not) that may be replaced: empty, or holding only the kinds of file
+    an analysis writes (a user's note or subfolder in it makes the write fail instead)."""
+    return all(p.is_file() and p.suffix in _OURS for p in folder.iterdir())
+
+
+def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bool = True) -> Path:
+    """Write ``result`` (an :class:`~landscape.analysis.AnalysisResult`) to ``folder``: figures (``figures``),
+    the sample and field arrays, ``results.json`` last. ``ValueError`` if ``folder`` holds files that are not an
+    earlier analysis (nothing is deleted then)."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or not _replaceable(folder)):
+        raise ValueError(f"{folder} exists and holds other files than an analysis; choose another output folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.partial-"))
+    try:
+        os.chmod(staging, 0o777 & ~current_umask())
+        if figures:
+            from .report import analysis_figures
+
+            analysis_figures(result, staging, label)
+        result.save(staging)
+        old = None
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
+            os.replace(folder, old / "x")
+        os.replace(staging, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def write_summary(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    """The summary table as CSV, atomically."""
+    atomic_write_csv(path, rows, columns)
+    return Path(path)
+
+
+def clear_stale(paths: list[Path]) -> None:
+    """Remove the summary files an earlier run left (before the new run starts, so an interrupted run never
+    leaves an old summary beside new folders)."""
+    for p in paths:
+        if p.is_file():
+            p.unlink()

@@ -1,0 +1,244 @@
+"""Faults as inputs (issue 12): stale outputs, signals, NaN weights, bad data files, the callback's inputs, file
+modes, help text. Each test failed before its fix."""
+
+import csv
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from callbacks.landscape import LandscapeCallback
+from landscape.data import DataError, as_eval_subset, read_idx
+from models.datamodule import ImageDataModule
+from scripts import cli
+from scripts.analyze import result_names
+from tests.test_callbacks import FAST, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--samples", "40", "--grid", "0", "--n-eval", "100", "--no-hessian", "--jackknife", "0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    assert cli.main(["train", "--widths", "8", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    return out / "checkpoints" / "last.ckpt"
+
+
+def nan_copy(src: Path, dst: Path) -> Path:
+    c = torch.load(src, weights_only=True)
+    key = next(k for k in c["state_dict"] if k.endswith("weight"))
+    c["state_dict"][key][0, 0] = float("inf")
+    torch.save(c, dst)
+    return dst
+
+
+def test_nan_checkpoint_does_not_stop_the_batch(tmp_path, ckpt, capsys):
+    bad = nan_copy(ckpt, tmp_path / "diverged.ckpt")
+    base = ["--samples", "40", "--grid", "5", "--n-eval", "100", "--jackknife", "0", "--quiet"]
+    for extra in (["--top-k", "1", "--trace-samples", "2"], ["--no-hessian"]):
+        out = tmp_path / f"out{len(extra)}"
+        assert cli.main(["analyze", str(bad), str(ckpt), "--out", str(out), *base, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "diverged.ckpt: 1 weights are NaN or infinite" in err[0] and "1 of 2" in err[-1]
+        rows = list(csv.DictReader(open(out / "summary.csv")))
+        assert [r["checkpoint"] for r in rows] == [str(ckpt)]
+        assert not (out / "diverged").exists()
+
+
+def test_rerun_replaces_stale_outputs(tmp_path, ckpt):
+    out = tmp_path / "out"
+    assert cli.main(["analyze", str(ckpt), "--out", str(out), *QUICK, "--grid", "5"]) == 0
+    assert (out / "last" / "surface.png").is_file()
+    (out / "last" / "stale.png").write_bytes(b"old figure")
+    assert cli.main(["analyze", str(ckpt), "--out", str(out), *QUICK]) == 0  # no surface this time
+    assert not (out / "last" / "surface.png").exists() and not (out / "last" / "stale.png").exists()
+    assert (out / "last" / "results.json").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
+    (out / "last" / "notes.txt").write_text("mine")  # a folder that holds a user's file is never replaced
+    assert cli.main(["analyze", str(ckpt), "--out", str(out), *QUICK]) == 2
+    assert (out / "last" / "notes.txt").read_text() == "mine"
+    assert not (out / "summary.csv").exists()  # the earlier run's summary does not stand beside the new folders
+
+
+def test_result_names_are_distinct():
+    names = result_names(["x/a_b/last.ckpt", "x/a/b/last.ckpt", "y/last.ckpt"])
+    assert len(set(names)) == 3
+    assert result_names(["a/one.ckpt", "b/two.ckpt"]) == ["one", "two"]
+
+
+def test_files_follow_the_umask(tmp_path, ckpt):
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["analyze", str(ckpt), "--out", str(tmp_path / "o"), *QUICK]) == 0
+    finally:
+        os.umask(old)
+    for p in [tmp_path / "o" / "summary.csv", tmp_path / "o" / "last" / "results.json"]:
+        assert p.stat().st_mode & 0o777 == 0o644, p
+    assert (tmp_path / "o" / "last").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("command", ["train", "analyze", "demo", "compare", "validate"])
+def test_out_under_a_file(tmp_path, capsys, command, ckpt):
+    (tmp_path / "f").write_text("x")
+    argv = [command, "--out", str(tmp_path / "f" / "sub")] + ([str(ckpt)] if command == "analyze" else [])
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0]
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["analyze", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 300)" in text and "(default: 1000)" in text and "(default: filter)" in text
+
+
+def _run_until(cmd: list[str], cwd: Path, ready, sig: int, timeout: float = 240) -> tuple[int, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not ready() and proc.poll() is None and time.time() - t0 < timeout:
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def test_sigterm_during_training_exits_143_and_resumes(tmp_path):
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    cmd = [sys.executable, "-m", "scripts.cli", "train", "--model", "convnet", "--epochs", "100000"]
+    code, err = _run_until([*cmd, "--out", "run", "--quiet"], tmp_path, last.is_file, signal.SIGTERM)
+    assert code == 143, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("landscape:")]
+    assert len(lines) == 1 and "SIGTERM" in lines[0] and "--resume" in lines[0]
+    epoch = torch.load(last, weights_only=True)["epoch"]
+    resumed = subprocess.run(
+        [*cmd[:-1], str(epoch + 2), "--out", "run", "--quiet", "--resume"],
+        cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(last, weights_only=True)["epoch"] == epoch + 1
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_during_analysis_leaves_nothing_complete(tmp_path, ckpt, sig, code):
+    cmd = [sys.executable, "-m", "scripts.cli", "analyze", str(ckpt), "--out", "o", "--samples", "200000"]
+    started = lambda: (tmp_path / "o").is_dir()  # noqa: E731  (created before any work starts)
+    rc, err = _run_until([*cmd, "--grid", "0", "--no-hessian", "--quiet"], tmp_path, started, sig)
+    assert rc == code, err
+    assert err.strip().splitlines()[-1].startswith("landscape: error: analyze interrupted by")
+    assert "Traceback" not in err
+    assert not list((tmp_path / "o").rglob("results.json")) and not (tmp_path / "o" / "summary.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------- data files
+def test_corrupt_deflate_block_and_empty_and_negative_labels(tmp_path):
+    raw = bytes([0, 0, 8, 1]) + (5).to_bytes(4, "big") + bytes(5)
+    blob = bytearray(gzip.compress(raw))
+    blob[12:16] = b"\xff\xff\xff\xff"  # inside the deflate stream: zlib.error, not BadGzipFile
+    (tmp_path / "x.gz").write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="cannot read"):
+        try:
+            read_idx(tmp_path / "x.gz")
+        except zlib.error:  # pragma: no cover - the failure this test guards against
+            pytest.fail("zlib.error escaped")
+    from landscape.data import load_mnist
+    from tests.test_data import make_mnist, write_idx
+
+    raw_dir = make_mnist(tmp_path / "empty", 3)
+    write_idx(raw_dir / "t10k-images-idx3-ubyte.gz", np.zeros((0, 28, 28)), gz=True)
+    write_idx(raw_dir / "t10k-labels-idx1-ubyte.gz", np.zeros(0), gz=True)
+    with pytest.raises(DataError, match="holds no images"):
+        load_mnist(tmp_path / "empty")
+    raw_dir = make_mnist(tmp_path / "neg", 3)
+    header = bytes([0, 0, 0x09, 1]) + (3).to_bytes(4, "big")
+    (raw_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(header + np.array([1, -2, 3], np.int8).tobytes()))
+    with pytest.raises(DataError, match="labels outside 0..9"):
+        load_mnist(tmp_path / "neg")
+
+
+# ---------------------------------------------------------------------------------------- the callback
+class DictBatches(Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"image": self.x[i], "label": self.y[i]}
+
+
+def test_eval_data_forms_and_n_eval():
+    sub = ImageDataModule("digits").eval_subset(90)
+    a = as_eval_subset((sub.x, sub.y), 40)
+    b = as_eval_subset(DataLoader(DictBatches(sub.x, sub.y), batch_size=16), 40)
+    c = as_eval_subset(sub, 40)
+    assert len(a) == len(b) == len(c) == 40
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, c.y)
+    with pytest.raises(ValueError, match="dict batches need"):
+        as_eval_subset(DataLoader([{"pixels": sub.x[0], "y": sub.y[0]}]), 5)
+
+
+def test_callback_checks_inputs_at_setup(tmp_path):
+    """Without eval_data and without a datamodule the error comes before the first epoch, not after it."""
+    import pytorch_lightning as pl
+    from torch.utils.data import TensorDataset
+
+    from tests.test_callbacks import TinyBN
+
+    sub = ImageDataModule("digits").eval_subset(64)
+    seen = []
+
+    class Spy(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.append(trainer.current_epoch)
+
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[LandscapeCallback(FAST, model_attr="net"), Spy()],
+    )
+    with pytest.raises(ValueError, match="needs evaluation data"):
+        trainer.fit(TinyBN(), DataLoader(TensorDataset(sub.x, sub.y), batch_size=32))
+    assert seen == []
+
+
+def test_callback_survives_nan_weights_and_uses_dict_batches(tmp_path, capsys):
+    """Weights that go NaN make the analysis fail; the callback says so, logs landscape/failed, and training
+    finishes its epochs."""
+    import pytorch_lightning as pl
+
+    class Diverging(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            if trainer.current_epoch == 0:
+                with torch.no_grad():
+                    pl_module.net[1].weight[0, 0] = float("nan")
+
+    sub = ImageDataModule("digits").eval_subset(200)
+    loader = DataLoader(DictBatches(sub.x, sub.y), batch_size=50)
+    cb = LandscapeCallback(FAST, every_n_epochs=1, eval_data=loader, n_eval=100, model_attr="net", figures=False)
+    trainer, _ = fit(tmp_path, None, epochs=2, name="nan", extra=[Diverging(), cb])
+    assert trainer.current_epoch == 2  # both epochs ran
+    assert cb.failed_epochs == [0, 1] and cb.done_epochs == []
+    assert "analysis failed, training goes on" in capsys.readouterr().err
+    assert len(cb._subset) == 100  # n_eval applies to a DataLoader of dict batches
+
+
+def test_two_callbacks_keep_separate_state():
+    a = LandscapeCallback(FAST, every_n_epochs=1)
+    b = LandscapeCallback(FAST, every_n_epochs=2)
+    assert a.state_key != b.state_key
