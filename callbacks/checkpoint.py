@@ -57,7 +57,7 @@ class LastCheckpoint(Checkpoint):
         if trainer.sanity_checking or trainer.fast_dev_run:
             return
         partial = self.path.with_name(f".{self.path.name}.partial")
-        trainer.save_checkpoint(partial)  # collective: every rank calls it, rank zero writes
+        trainer.save_checkpoint(partial, weights_only=False)  # collective: every rank calls it, rank zero writes
         if trainer.is_global_zero:
             os.chmod(partial, 0o666 & ~current_umask())
             os.replace(partial, self.path)

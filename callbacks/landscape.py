@@ -28,7 +28,9 @@ from torch.utils.data import DataLoader
 from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
 from landscape.data import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
 from landscape.distributed import RankFailure, current_comm
+from landscape.history import HISTORY_COLUMNS, history_row
 from landscape.losses import cross_entropy
+from landscape.results import atomic_write_csv
 
 LOGGED = (
     "loss_center",
@@ -87,6 +89,7 @@ class LandscapeCallback(pl.Callback):
         self.figures, self.dirname, self.progress = figures, dirname, progress
         self.done_epochs: list[int] = []
         self.failed_epochs: list[int] = []
+        self.history: list[dict[str, Any]] = []  # one row per analysis (landscape.history.HISTORY_COLUMNS)
         self.last: AnalysisResult | None = None
         self._subset: EvalSubset | None = None
 
@@ -97,11 +100,16 @@ class LandscapeCallback(pl.Callback):
                                         dirname=self.dirname)  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
-        return {"done_epochs": list(self.done_epochs), "failed_epochs": list(self.failed_epochs)}
+        return {
+            "done_epochs": list(self.done_epochs),
+            "failed_epochs": list(self.failed_epochs),
+            "history": [dict(r) for r in self.history],
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.done_epochs = list(state_dict.get("done_epochs", []))
         self.failed_epochs = list(state_dict.get("failed_epochs", []))
+        self.history = [dict(r) for r in state_dict.get("history", [])]
 
     # ------------------------------------------------------------------ inputs, checked before training starts
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -130,6 +138,16 @@ class LandscapeCallback(pl.Callback):
         epoch = max(0, trainer.current_epoch - 1)  # current_epoch is already advanced past the last epoch
         if self.at_fit_end and epoch not in self.done_epochs + self.failed_epochs:
             self._run(trainer, pl_module, epoch)
+        if self.history:  # the curvature-over-training figure, once, at the end
+            from landscape.history import write_history
+
+            root = self._root(trainer)  # every rank: log_dir is a broadcast under DDP
+            if trainer.is_global_zero:
+                write_history(self.history, root, type(self._network(pl_module)).__name__)
+
+    def _root(self, trainer: pl.Trainer) -> Path:
+        """``log_dir/dirname``; call it on every rank (``trainer.log_dir`` is a collective under DDP)."""
+        return Path(trainer.log_dir or trainer.default_root_dir) / self.dirname
 
     # ------------------------------------------------------------------ work
     def _network(self, pl_module: pl.LightningModule) -> torch.nn.Module:
@@ -142,7 +160,7 @@ class LandscapeCallback(pl.Callback):
         """One analysis; a failure is reported and logged (``landscape/failed``), and training goes on."""
         try:
             self._analyse(trainer, pl_module, epoch)
-        except (RankFailure, ValueError, RuntimeError, ArithmeticError) as exc:
+        except (RankFailure, ValueError, RuntimeError, ArithmeticError, OSError) as exc:
             self.failed_epochs.append(epoch)
             if trainer.is_global_zero:
                 print(
@@ -165,18 +183,19 @@ class LandscapeCallback(pl.Callback):
                 net, data, self.options, loss_fn, progress=self.progress, comm=comm, label=label
             ))  # fmt: skip
         # a write error on rank zero must stop every rank, not leave the others waiting in the next collective
-        root = (
-            Path(trainer.log_dir or trainer.default_root_dir) / self.dirname / f"epoch={epoch}"
-        )  # all ranks: collective
-        comm.run("writing the landscape results", lambda: self._write(root, result, label))
+        root = self._root(trainer) / f"epoch={epoch}"
+        row = history_row(epoch, result, trainer.global_step)
+        comm.run("writing the landscape results", lambda: self._write(root, result, label, [*self.history, row]))
         self.last = result
         self.done_epochs.append(epoch)
+        self.history.append(row)
         metrics = {f"landscape/{k}": v for k, v in result.scalars.items() if k in LOGGED}
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
 
     @rank_zero_only
-    def _write(self, root: Path, result: AnalysisResult, label: str = "") -> None:
+    def _write(self, root: Path, result: AnalysisResult, label: str, history: list[dict[str, Any]]) -> None:
         from landscape.writing import write_analysis
 
         write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis
+        atomic_write_csv(root.parent / "history.csv", sorted(history, key=lambda r: r["epoch"]), HISTORY_COLUMNS)

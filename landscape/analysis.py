@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,10 +32,13 @@ from .hessian import (
 )
 from .loss_graph import default_loss_patch, min_samples
 from .losses import cross_entropy
+from .params import num_params
+from .radius import auto_radius
 from .results import LandscapeSample, atomic_write_json
-from .sampling import sample_on_ranks
+from .sampling import activation_numel, sample_on_ranks
 from .slice_curvature import SliceCurvature, compare_slice
 from .slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
+from .threads import choose_threads, using_threads
 
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
 SCHEMES = ("ball", "shells", "grid")
@@ -48,6 +51,7 @@ SUMMARY_COLUMNS = [
     "directions",
     "k",
     "n_points",
+    "radius",
     "loss_center",
     "lambda_max",
     "lambda_min",
@@ -98,7 +102,8 @@ class AnalysisOptions:
     directions: str = "filter"
     k: int = 2
     n_samples: int = 300
-    radius: float = 1.0
+    radius: float | None = 1.0  # None: chosen from the loss (landscape.radius.auto_radius, with radius_rise)
+    radius_rise: float = 2.0
     scheme: str = "ball"
     loss_scale: float | None = None
     seed: int = 0
@@ -113,6 +118,7 @@ class AnalysisOptions:
     exact_field: int | None = None
     jackknife: int = 10
     dc_t: int | None = None  # walk length of the comparison form (None: tied to the patch)
+    threads: int | None = None  # torch CPU threads (None: landscape.threads.choose_threads, never oversubscribing)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -129,8 +135,12 @@ class AnalysisOptions:
             bad(f"need 2 ≤ k ≤ {MAX_K} directions (a 1-direction slice has no intrinsic curvature); got k={self.k}")
         if not isinstance(self.n_samples, int) or not min_samples(self.k) <= self.n_samples <= 200_000:
             bad(f"need {min_samples(self.k)} ≤ samples ≤ 200000 for k = {self.k} directions; got {self.n_samples}")
-        if not (isinstance(self.radius, (int, float)) and math.isfinite(self.radius) and self.radius > 0):
-            bad(f"radius must be positive and finite, got {self.radius}")
+        if self.radius is not None and not (
+            isinstance(self.radius, (int, float)) and math.isfinite(self.radius) and 0 < self.radius <= 1e3
+        ):
+            bad(f"radius must be in (0, 1000] or None (auto), got {self.radius}")
+        if not (isinstance(self.radius_rise, (int, float)) and 1 < self.radius_rise <= 1e3):
+            bad(f"radius_rise (the auto radius's loss factor) must be in (1, 1000], got {self.radius_rise}")
         if self.loss_scale is not None and not (
             isinstance(self.loss_scale, (int, float)) and 1e-12 <= self.loss_scale <= 1e12
         ):
@@ -151,6 +161,8 @@ class AnalysisOptions:
             bad(f"exact_field must be None (every sample) or ≥ 1, got {self.exact_field}")
         if self.jackknife == 1 or self.jackknife < 0:
             bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
+        if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 1024):
+            bad(f"threads must be None (auto) or 1..1024, got {self.threads}")
         if self.dc_t is not None and self.dc_t < 1:
             bad(f"dc_t must be ≥ 1 walk steps, got {self.dc_t}")
 
@@ -180,6 +192,9 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     world_size: int = 1  # processes the work was split over
     hessian_skipped: str = ""  # why the Hessian spectrum was not computed although asked for
+    radius_rule: dict[str, Any] = field(default_factory=dict)  # how an automatic radius was chosen (else empty)
+    hessian_path: str = ""  # how the Hessian-vector products were computed (landscape.hessian.HessianProblem.path)
+    threads: int = 0  # torch CPU threads the analysis ran with
 
     @property
     def warnings(self) -> list[str]:
@@ -196,6 +211,9 @@ class AnalysisResult:
             "principal_curvatures": self.principal_curvatures,
             "timings_s": self.timings,
             "world_size": self.world_size,
+            "radius_rule": self.radius_rule,
+            "hessian_path": self.hessian_path,
+            "threads": self.threads,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
         }
@@ -248,11 +266,22 @@ def analyze_model(
     every rank returns the same result as one process would; a failure on any rank raises ``RankFailure`` on all.
 
     ``progress`` shows a bar per sampling phase and a line per Hessian phase on stderr, prefixed with ``label``
-    (the model or checkpoint). Raises ``ValueError`` if a weight is NaN or infinite.
+    (the model or checkpoint). Raises ``ValueError`` if a weight is NaN or infinite. torch's CPU thread count is
+    ``options.threads`` or, by default, chosen from the work's size and the idle cores
+    (:func:`landscape.threads.choose_threads`), and the caller's setting is restored afterwards.
     """
     o = options or AnalysisOptions()
     o.validate()
-    comm = comm or Comm()
+    work = max(num_params(model), activation_numel(model, data.x[:1])) * len(data)
+    with using_threads(choose_threads(work, o.threads)) as n_threads:
+        result = _analyze(model, data, o, loss_fn, progress, comm or Comm(), label)
+    result.threads = n_threads
+    return result
+
+
+def _analyze(
+    model: nn.Module, data: EvalSubset, o: AnalysisOptions, loss_fn: Callable, progress: bool, comm: Comm, label: str
+) -> AnalysisResult:
     progress = progress and comm.is_zero
     bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in model.parameters())
     if bad:
@@ -281,6 +310,11 @@ def analyze_model(
         D = make_directions(model, o.directions, o.k, seed=o.seed)
         # the filter norms are reductions whose rounding depends on the thread count: rank zero's directions for all
         D.matrix = comm.share(D.matrix)
+    radius_rule: dict[str, Any] = {}
+    if o.radius is None:
+        phase(f"choosing the radius (loss ×{o.radius_rise:g} along the directions)")
+        r, radius_rule = auto_radius(model, data, D, loss_fn, o.radius_rise)
+        o = replace(o, radius=float(comm.share(torch.tensor([r], dtype=torch.float64))[0]))
     t0 = time.perf_counter()
     sample = sample_on_ranks(
         comm, model, data, D, o.coordinates(), loss_fn, progress=progress, desc=f"{tag}sampling the slice"
@@ -296,7 +330,9 @@ def analyze_model(
         n_points=float(len(sample.losses)),
         n_nonfinite=float(sample.n_nonfinite),
     )
+    s["radius"] = float(o.radius)
     result = AnalysisResult(s, asdict(o), sample, surface, timings=times, world_size=comm.world_size)
+    result.radius_rule = radius_rule
     result.direction_eigenvalues = eig_values
     if o.curvature:
         _slice_curvature(result, model, data, D, loss_fn, o, comm, progress, tag)
@@ -320,6 +356,8 @@ def analyze_model(
         phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {times['hessian']:.1f} s)")
     if prob is not None:
         s["n_hvp"] = float(prob.n_hvp)
+        result.hessian_path = prob.path
+        prob.release()
     return result
 
 

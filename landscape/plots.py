@@ -48,25 +48,35 @@ def estimate_vs_truth(scatter: dict, path: str | Path) -> None:
     save(fig, path)
 
 
+def symlog_axis(ax, which: str, values, lin: float | None = None, margin: float = 1.3) -> None:
+    """A symmetric-log ``which`` ('x' or 'y') axis covering ``values`` on both sides of zero, with ticks at 0 and
+    at whole decades from twice the linear threshold outwards, so labels near zero never collide."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lim = float(np.max(np.abs(v))) * margin if len(v) and np.max(np.abs(v)) > 0 else 1.0
+    nonzero = np.abs(v[v != 0])
+    if lin is None:
+        lin = max(float(nonzero.min()) / 2 if len(nonzero) else lim * 1e-3, lim * 1e-4)
+    lo, hi = int(np.ceil(np.log10(2 * lin))), int(np.floor(np.log10(lim)))
+    decades = [10.0**j for j in range(lo, hi + 1)] or [10.0 ** np.floor(np.log10(lim))]
+    ticks = sorted([-t for t in decades] + [0.0] + decades)
+    set_scale, set_lim, set_ticks = (
+        (ax.set_xscale, ax.set_xlim, ax.set_xticks) if which == "x" else (ax.set_yscale, ax.set_ylim, ax.set_yticks)
+    )
+    set_scale("symlog", linthresh=lin)
+    set_lim(-lim, lim)
+    set_ticks(ticks)
+
+
 def agreement_axes(ax, values: np.ndarray) -> None:
     """Symmetric-log axes for estimate-vs-truth plots: one limit for both axes, the line of agreement, and ticks at 0
-    and at whole decades from 10× the linear threshold outwards (labels near zero do not collide)."""
+    and at whole decades (:func:`symlog_axis`)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     lim = float(np.max(np.abs(values))) * 1.5 if len(values) else 1.0
-    nonzero = np.abs(values[values != 0])
-    lin = max(float(nonzero.min()) / 2 if len(nonzero) else lim * 1e-3, lim * 1e-6)
-    lo, hi = int(np.ceil(np.log10(lin))) + 1, int(np.floor(np.log10(lim)))
-    decades = [10.0**j for j in range(lo, hi + 1)] or [lim / 1.5]
-    ticks = sorted([-t for t in decades] + [0.0] + decades)
     ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="agreement")
-    for set_scale, set_lim, set_ticks in (
-        (ax.set_xscale, ax.set_xlim, ax.set_xticks),
-        (ax.set_yscale, ax.set_ylim, ax.set_yticks),
-    ):
-        set_scale("symlog", linthresh=lin)
-        set_lim(-lim, lim)
-        set_ticks(ticks)
+    symlog_axis(ax, "x", values, margin=1.5)
+    symlog_axis(ax, "y", values, margin=1.5)
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
 

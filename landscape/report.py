@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import AnalysisResult
-from .plots import agreement_axes, plt, save
+from .plots import agreement_axes, plt, save, symlog_axis
 from .slice_curvature import SMOOTH_K
 
 
@@ -25,43 +25,90 @@ def surface_grid(surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return axis, axis, Z
 
 
-def plot_surface(result: AnalysisResult, ax2d, ax1d, title: str = "") -> None:
-    """Li et al.-style 2-D contour (log-spaced levels) and 1-D curves through the centre."""
+def step_unit(options: dict[str, Any]) -> str:
+    """What one unit of a slice coordinate u is, in words (SPEC §2)."""
+    kind = options.get("directions", "filter")
+    if kind == "filter":
+        return "filter-normalised step"
+    if kind.startswith("hessian"):
+        return "step along a unit Hessian eigenvector"
+    return "step along a Gaussian direction"
+
+
+def surface_levels(*surfaces) -> np.ndarray | None:
+    """Log-spaced loss levels shared by every surface given (so two models' contours mean the same thing)."""
+    finite = np.concatenate([s.losses[np.isfinite(s.losses)] for s in surfaces if s is not None])
+    if not len(finite):
+        return None
+    lo, hi = max(float(finite.min()), 1e-6), float(finite.max())
+    return np.geomspace(lo, hi, 25) if hi > lo * (1 + 1e-9) else None
+
+
+def plot_surface(result: AnalysisResult, ax2d, ax1d, title: str = "", levels: np.ndarray | None = None) -> None:
+    """Li et al.-style filled contour of the loss on the slice plane (log-spaced levels, colour bar) and the 1-D
+    curves through the trained point along each direction (log loss axis)."""
+    from matplotlib.colors import LogNorm
+
     x, y, Z = surface_grid(result.surface)
-    finite = Z[np.isfinite(Z)]
-    lo, hi = max(finite.min(), 1e-6), finite.max()
-    levels = np.geomspace(lo, hi, 25) if hi > lo else None
-    cs = ax2d.contour(x, y, Z.T, levels=levels, cmap="viridis")
-    ax2d.clabel(cs, cs.levels[::6], fontsize=6, fmt="%.2g")
-    ax2d.plot(0, 0, "r*")
-    ax2d.set_title(title or "loss surface (log levels)", fontsize=8)
+    levels = surface_levels(result.surface) if levels is None else levels
+    unit = step_unit(result.options)
+    cs = ax2d.contourf(x, y, Z.T, levels=levels, cmap="viridis", norm=LogNorm() if levels is not None else None)
+    ax2d.contour(x, y, Z.T, levels=levels[::4] if levels is not None else None, colors="white", linewidths=0.4)
+    ax2d.figure.colorbar(cs, ax=ax2d, label="loss (log scale)", format="%.2g")
+    ax2d.plot(0, 0, "r*", ms=9, label="trained point")
+    ax2d.legend(fontsize=7, loc="upper right")
+    ax2d.set_aspect("equal")
+    ax2d.set_title(title or "loss on the slice plane", fontsize=9)
+    ax2d.set_xlabel(f"u₁ ({unit})", fontsize=8)
+    ax2d.set_ylabel(f"u₂ ({unit})", fontsize=8)
     mid = len(x) // 2
-    ax1d.semilogy(x, Z[:, mid], label="direction 1")
-    ax1d.semilogy(y, Z[mid, :], label="direction 2")
-    ax1d.legend(fontsize=6)
-    ax1d.set_xlabel("coordinate", fontsize=7)
-    ax1d.set_ylabel("loss", fontsize=7)
+    ax1d.semilogy(x, Z[:, mid], label="along direction 1 (u₂ = 0)")
+    ax1d.semilogy(y, Z[mid, :], label="along direction 2 (u₁ = 0)")
+    ax1d.axvline(0, color="grey", lw=0.5)
+    ax1d.legend(fontsize=7)
+    ax1d.set_title("1-D curves through the trained point", fontsize=9)
+    ax1d.set_xlabel(f"u ({unit})", fontsize=8)
+    ax1d.set_ylabel("loss (log scale)", fontsize=8)
 
 
-def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = "") -> list[Path]:
-    """surface.png (2-D + 1-D), density.png (log), field.png (diffusion vs exact curvature field of the slice)."""
+def _run_title(result: AnalysisResult, label: str) -> str:
+    o = result.options
+    return (f"{label}: " if label else "") + (
+        f"{o['directions']} directions, radius {o['radius']:g}, {int(result.scalars.get('n_points', 0))} samples"
+    )
+
+
+def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = "", html: bool = False) -> list[Path]:
+    """surface.png (2-D + 1-D), density.png, field.png (diffusion vs exact curvature field of the slice) and
+    agreement.png (the centre values side by side with the verdict); ``label`` names the model/checkpoint/epoch.
+    ``html``: also surface.html, the interactive 3-D surface (:mod:`landscape.interactive`, about 5 MB)."""
     folder = Path(folder)
     written = []
     if result.surface is not None and np.isfinite(result.surface.losses).sum() >= 4:  # else nothing to draw
-        fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.8))
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.25, 1]})
         plot_surface(result, a, b)
-        save(fig, folder / "surface.png")
-        written.append(folder / "surface.png")
+        fig.suptitle(_run_title(result, label), fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, folder / "surface.png"))
+        if html:
+            from .interactive import surface_html
+
+            written.append(surface_html(result, folder / "surface.html", _run_title(result, label)))
     if result.density is not None:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
         plot_density(result, ax)
-        save(fig, folder / "density.png")
-        written.append(folder / "density.png")
+        ax.set_title((f"{label}: " if label else "") + "Hessian eigenvalue density (SLQ)", fontsize=9)
+        written.append(_save(fig, folder / "density.png"))
     if result.slice is not None and result.slice.dc_field is not None and result.sample.coords.shape[1] >= 2:
-        fig = field_figure(result, label)
-        save(fig, folder / "field.png")
-        written.append(folder / "field.png")
+        written.append(_save(field_figure(result, label), folder / "field.png"))
+    if result.slice is not None and np.isfinite(result.slice.exact_scalar):
+        written.append(_save(agreement_figure(result, label), folder / "agreement.png"))
     return written
+
+
+def _save(fig, path: Path) -> Path:
+    save(fig, path)
+    return path
 
 
 def field_figure(result: AnalysisResult, label: str = ""):
@@ -73,23 +120,24 @@ def field_figure(result: AnalysisResult, label: str = ""):
     both = np.concatenate([sc.dc_field, exact[np.isfinite(exact)]])
     lim = float(np.nanpercentile(np.abs(both), 98)) or 1.0
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True, sharey=True)
-    for ax, values, label in (
+    unit = step_unit(result.options)
+    for ax, values, panel in (
         (axes[0], sc.dc_field, f"diffusion estimate (smoothed over {SMOOTH_K} samples)"),
         (axes[1], exact, "exact (autograd on the slice coordinates)"),
     ):
         ok = np.isfinite(values)
         im = ax.scatter(u[ok, 0], u[ok, 1], c=values[ok], cmap="coolwarm", vmin=-lim, vmax=lim, s=10)
         ax.plot(0, 0, "k*", ms=9, label="trained point")
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("u₁ (step along direction 1)", fontsize=8)
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel(f"u₁ ({unit})", fontsize=8)
         ax.set_aspect("equal")
-    axes[0].set_ylabel("u₂ (step along direction 2)", fontsize=8)
+    axes[0].set_ylabel(f"u₂ ({unit})", fontsize=8)
     axes[0].legend(fontsize=7, loc="upper right")
     fig.colorbar(im, ax=axes, label="scalar curvature R(s)/s² of the loss graph", shrink=0.9)
     verdict = "signs agree" if sc.agrees else "signs DISAGREE"
     o = result.options
     fig.suptitle(
-        (f"{label}: " if label else "")
+        (f"{label}\n" if label else "")
         + f"{o['directions']} slice, k = {o['k']}, {len(u)} samples, radius {o['radius']:g}: centre diffusion "
         f"{sc.dc_scalar:.3g} ± {sc.dc_scalar_se:.2g} vs exact {sc.exact_scalar:.3g} ({verdict}); "
         f"field Spearman {sc.field_spearman:.2f}",
@@ -98,16 +146,96 @@ def field_figure(result: AnalysisResult, label: str = ""):
     return fig
 
 
-def plot_density(result: AnalysisResult, ax, label: str | None = None) -> None:
-    d = result.density
+def verdict_words(result: AnalysisResult) -> str:
+    """The verdict of one run in a sentence (README 'Diffusion curvature of a loss slice')."""
+    sc = result.slice
+    shape = "a bowl (positive curvature)" if sc.exact_scalar > 0 else "a saddle (negative curvature)"
+    if not np.isfinite(sc.dc_scalar):
+        return f"the exact slice is {shape}; the diffusion estimate is not available"
+    agree = "agrees with it" if sc.agrees else "DISAGREES with it"
+    resolved = (
+        "" if not np.isfinite(sc.dc_scalar_se) or abs(sc.dc_scalar) > 2 * sc.dc_scalar_se else " (sign not resolved)"
+    )
+    return f"the exact slice is {shape} at the trained point; diffusion curvature {agree}{resolved}"
+
+
+def agreement_figure(result: AnalysisResult, label: str = ""):
+    """One run's two curvature views side by side: (a) the slice's scalar curvature at the trained point — the
+    diffusion estimate ± its jackknife error, the exact value (autograd), its average over the walk's reach and the
+    central-difference value — on one symmetric-log axis; (b) the Hessian's extremes (λmin, λmax, top-k and the
+    slice directions' eigenvalues) with the trace in the legend; the verdict in words in the title."""
+    s, sc = result.scalars, result.slice
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
+    names = ["diffusion estimate", "exact (autograd)", "exact, walk's reach", "central differences"]
+    vals = [sc.dc_scalar, sc.exact_scalar, s.get("analytic_scalar_reach", np.nan), s.get("fd_scalar", np.nan)]
+    colours = ["tab:blue", "black", "grey", "tab:orange"]
+    for i, (v, c) in enumerate(zip(vals, colours)):
+        if np.isfinite(v):
+            err = sc.dc_scalar_se if i == 0 and np.isfinite(sc.dc_scalar_se) else None
+            a.errorbar(v, i, xerr=err, fmt="o", color=c, capsize=4, ms=7)
+    se = sc.dc_scalar_se if np.isfinite(sc.dc_scalar_se) else 0.0
+    span = [v for v in vals if np.isfinite(v)] + ([sc.dc_scalar - se, sc.dc_scalar + se] if se else [])
+    symlog_axis(a, "x", span, margin=1.2)
+    a.axvline(0, color="grey", lw=0.5)
+    a.set_yticks(range(len(names)), names, fontsize=8)
+    a.invert_yaxis()
+    a.set_xlabel("scalar curvature R(s)/s² of the sampled loss graph at the trained point", fontsize=8)
+    a.set_title("(a) curvature of the slice: sampled vs exact", fontsize=9)
+    spectrum = [("λmin", s.get("lambda_min"), "tab:red"), ("λmax", s.get("lambda_max"), "tab:green")]
+    shown = False
+    for name, v, c in spectrum:
+        if v is not None and np.isfinite(v):
+            b.axvline(v, color=c, lw=2, label=f"{name} = {v:.3g}")
+            shown = True
+    for v in result.top_eigenvalues:
+        b.plot(v, 0.5, "v", color="tab:green", alpha=0.6)
+    for v in result.direction_eigenvalues:
+        b.plot(v, 0.3, "^", color="tab:purple", ms=8)
+    if result.direction_eigenvalues:
+        b.plot([], [], "^", color="tab:purple", label="slice directions' eigenvalues")
+    if "trace" in s and np.isfinite(s["trace"]):
+        b.plot([], [], " ", label=f"trace = {s['trace']:.3g} ± {s.get('trace_se', np.nan):.2g}")
+    ev = [v for _, v, _ in spectrum if v is not None and np.isfinite(v)] + list(result.top_eigenvalues)
+    if shown or ev:
+        symlog_axis(b, "x", ev + list(result.direction_eigenvalues), margin=1.2)
+        b.axvline(0, color="grey", lw=0.5)
+        b.legend(fontsize=7, loc="upper left")
+    else:
+        b.text(0.5, 0.5, "no Hessian spectrum (--no-hessian)", ha="center", va="center", transform=b.transAxes)
+    b.set_yticks([])
+    b.set_ylim(0, 1)
+    b.set_xlabel("Hessian eigenvalue (loss per squared parameter step)", fontsize=8)
+    b.set_title("(b) Hessian spectrum: extremes and top eigenvalues", fontsize=9)
+    fig.suptitle(_run_title(result, label) + "\n" + verdict_words(result), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_density(result: AnalysisResult, ax, label: str | None = None, colour: str | None = None) -> None:
+    """SLQ spectral density on a symmetric-log eigenvalue axis (the negative tail stays visible next to λmax), with
+    λmin and λmax marked and the trace in the legend."""
+    d, s = result.density, result.scalars
     nodes = np.concatenate(d.nodes)
-    span = nodes.max() - nodes.min()
-    grid = np.linspace(nodes.min() - 0.05 * span, nodes.max() + 0.05 * span, 1000)
-    ax.semilogy(grid, np.maximum(d.density(grid), 1e-10), label=label)
-    ax.set_ylim(bottom=1e-6)
-    ax.set_xlabel("eigenvalue", fontsize=7)
-    ax.set_ylabel("density", fontsize=7)
-    ax.set_title("Hessian eigenvalue density (SLQ)", fontsize=8)
+    lo, hi = min(nodes.min(), s.get("lambda_min", 0.0)), max(nodes.max(), s.get("lambda_max", 0.0))
+    span = hi - lo or 1.0
+    grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, 4000)
+    prefix = f"{label}: " if label else ""
+    line = ax.plot(grid, np.maximum(d.density(grid), 1e-10), label=f"{prefix}density", color=colour)[0]
+    colour = line.get_color()
+    for key, style in (("lambda_min", ":"), ("lambda_max", "--")):
+        if key in s and np.isfinite(s[key]):
+            name = "λmin" if key == "lambda_min" else "λmax"
+            ax.axvline(s[key], color=colour, ls=style, lw=1, label=f"{prefix}{name} = {s[key]:.3g}")
+    if "trace" in s and np.isfinite(s["trace"]):
+        ax.plot([], [], " ", label=f"{prefix}trace = {s['trace']:.3g}")
+    ax.set_yscale("log")
+    top = max(float(np.nanmax(d.density(grid))) * 3, ax.get_ylim()[1] if ax.has_data() else 0.0)
+    ax.set_ylim(1e-6, top)
+    width = max(abs(lo), abs(hi)) or 1.0
+    symlog_axis(ax, "x", [-width, width], lin=width * 1e-2, margin=1.6)
+    ax.set_xlabel("Hessian eigenvalue (symmetric log scale)", fontsize=8)
+    ax.set_ylabel("spectral density (log scale)", fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def dc_vs_analytic(rows: list[dict[str, Any]], path: str | Path) -> None:
@@ -127,7 +255,8 @@ def dc_vs_analytic(rows: list[dict[str, Any]], path: str | Path) -> None:
             ax.errorbar(x[mask], y[mask], yerr=np.nan_to_num(err[mask]), fmt="o", color=colour, label=label, capsize=3)
     for i in np.flatnonzero(ok):
         ax.annotate(f"{i + 1}", (x[i], y[i]), fontsize=8, xytext=(4, 4), textcoords="offset points")
-    agreement_axes(ax, np.r_[x[ok], y[ok]])
+    e = np.nan_to_num(err[ok])
+    agreement_axes(ax, np.r_[x[ok], y[ok], y[ok] + e, y[ok] - e])
     ax.set_xlabel("exact scalar curvature R(s)/s² at the trained point (SPEC §4)", fontsize=8)
     ax.set_ylabel("diffusion curvature estimate R̂(s)/s² ± jackknife SE", fontsize=8)
     n_agree, n_ok = int(agree[ok].sum()), int(ok.sum())
@@ -149,26 +278,40 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def skip_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, title: str = "") -> None:
-    """Side by side: 2-D surfaces (same levels), spectral densities, curvature bars."""
-    fig = plt.figure(figsize=(13, 7.5))
+    """Side by side: 2-D surfaces on the same contour levels and colour scale, 1-D curves, spectral densities on
+    one axis, and the curvature figures as bars on one symmetric-log axis."""
+    fig = plt.figure(figsize=(15, 8.5))
     gs = fig.add_gridspec(2, 3)
-    for col, (label, r) in enumerate((("with skips", skip), ("without skips", noskip))):
+    levels = surface_levels(skip.surface, noskip.surface)
+    pairs = (("with skips", skip), ("without skips", noskip))
+    curves = []
+    for col, (label, r) in enumerate(pairs):
         if r.surface is not None:
-            plot_surface(r, fig.add_subplot(gs[0, col]), fig.add_subplot(gs[1, col]), label)
+            curves.append(fig.add_subplot(gs[1, col]))
+            plot_surface(r, fig.add_subplot(gs[0, col]), curves[-1], label, levels=levels)
+    if curves:  # one loss scale for both models' 1-D curves
+        lims = np.array([ax.get_ylim() for ax in curves])
+        for ax in curves:
+            ax.set_ylim(lims[:, 0].min(), lims[:, 1].max())
     ax = fig.add_subplot(gs[0, 2])
-    for label, r in (("with skips", skip), ("without skips", noskip)):
+    for (label, r), colour in zip(pairs, ("tab:blue", "tab:orange")):
         if r.density is not None:
-            plot_density(r, ax, label)
-    ax.legend(fontsize=7)
+            plot_density(r, ax, label, colour)
+    ax.set_title("Hessian eigenvalue density (SLQ)", fontsize=9)
     ax = fig.add_subplot(gs[1, 2])
-    keys = ["lambda_max", "trace", "analytic_scalar", "dc_scalar", "dc_laziness"]
+    keys = ["lambda_max", "lambda_min", "trace", "analytic_scalar", "dc_scalar", "fd_scalar"]
     x = np.arange(len(keys))
-    for i, (label, r) in enumerate((("with skips", skip), ("without skips", noskip))):
-        vals = [r.scalars.get(k, np.nan) for k in keys]
-        ax.bar(x + (i - 0.5) * 0.4, np.sign(vals) * np.log10(1 + np.abs(vals)), 0.4, label=label)
-    ax.set_xticks(x, keys, rotation=30, fontsize=7)
-    ax.set_ylabel("sign · log10(1 + |value|)", fontsize=7)
+    values = []
+    for i, (label, r) in enumerate(pairs):
+        vals = np.array([r.scalars.get(k, np.nan) for k in keys], dtype=float)
+        values.extend(vals[np.isfinite(vals)])
+        ax.bar(x + (i - 0.5) * 0.4, np.nan_to_num(vals), 0.4, label=label)
+    symlog_axis(ax, "y", values, margin=1.3)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(x, keys, rotation=25, fontsize=8)
+    ax.set_ylabel("value (symmetric log scale)", fontsize=8)
+    ax.set_title("curvature figures (curvatures in R(s)/s² units)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(fig, path)

@@ -26,8 +26,9 @@ def _replaceable(folder: Path) -> bool:
     return all(p.is_file() and p.suffix in _OURS for p in folder.iterdir())
 
 
-def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bool = True) -> Path:
-    """Write ``result`` (an :class:`~landscape.analysis.AnalysisResult`) to ``folder``: figures (``figures``),
+def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bool = True, html: bool = False) -> Path:
+    """Write ``result`` (an :class:`~landscape.analysis.AnalysisResult`) to ``folder``: figures (``figures``; with
+    ``html`` the interactive surface too),
     the sample and field arrays, ``results.json`` last. ``ValueError`` if ``folder`` holds files that are not an
     earlier analysis (nothing is deleted then)."""
     folder = Path(folder)
@@ -40,7 +41,7 @@ def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bo
         if figures:
             from .report import analysis_figures
 
-            analysis_figures(result, staging, label)
+            analysis_figures(result, staging, label, html=html)
         result.save(staging)
         old = None
         if folder.exists():

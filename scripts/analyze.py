@@ -18,6 +18,7 @@ from .common import (
     positive_float,
     positive_int,
     seed_value,
+    threads_value,
 )
 
 DESCRIPTION = "Analyse checkpoints: loss landscape, diffusion curvature, Hessian spectrum; writes summary.csv."
@@ -52,6 +53,11 @@ def start_processes(args: argparse.Namespace):
     return current_comm(), fabric.device
 
 
+def radius_value(text: str) -> float | None:
+    """argparse type for --radius: ``auto`` (chosen from the loss) or a positive finite number."""
+    return None if text == "auto" else positive_float(text)
+
+
 def loss_scale(text: str) -> float | None:
     """argparse type for --loss-scale: ``auto`` (the estimator's relief rule) or a positive finite number."""
     if text == "auto":
@@ -79,7 +85,16 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--k", type=positive_int, default=d.k, help="number of directions, 2..6")
     g.add_argument("--scheme", choices=SCHEMES, default=d.scheme, help="sample layout")
     g.add_argument("--samples", type=positive_int, default=d.n_samples, help="sampled points (≥ 20 for k = 2)")
-    g.add_argument("--radius", type=positive_float, default=d.radius, help="sampling radius in u")
+    g.add_argument(
+        "--radius",
+        type=radius_value,
+        default=d.radius,
+        metavar="auto|R",
+        help="sampling radius in u; auto: where the loss has risen by --radius-rise along the directions",
+    )
+    g.add_argument(
+        "--radius-rise", type=positive_float, default=d.radius_rise, help="loss factor that sets the auto radius"
+    )
     g.add_argument(
         "--grid", type=nonneg_int, default=d.grid_points, help="grid points per axis for the 2-D surface (0: none)"
     )
@@ -106,6 +121,10 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-hessian", action="store_true", help="skip the Hessian spectrum (λmax, λmin, trace, density)")
     g.add_argument("--seed", type=seed_value, default=d.seed, help="directions' and samples' seed (0..2^32-1)")
+    g.add_argument(
+        "--threads", type=threads_value, default="auto", metavar="auto|N", help="torch CPU threads (auto: idle cores)"
+    )
+    g.add_argument("--html", action="store_true", help="also write surface.html, an interactive 3-D surface (~5 MB)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -119,6 +138,8 @@ def options_from(args: argparse.Namespace):
             scheme=args.scheme,
             n_samples=args.samples,
             radius=args.radius,
+            radius_rise=args.radius_rise,
+            threads=args.threads,
             seed=args.seed,
             grid_points=args.grid,
             loss_scale=args.loss_scale,
@@ -144,26 +165,33 @@ def load_eval_data(args: argparse.Namespace):
 
 
 def result_names(checkpoints: list[str]) -> list[str]:
-    """One distinct folder name per checkpoint: the file's stem when the stems differ, else the path with its
-    separators replaced, and a numeric suffix wherever two names would still meet (``a_b/x`` and ``a/b/x``)."""
-    stems = [Path(c).stem for c in checkpoints]
-    names = (
-        stems
-        if len(set(stems)) == len(stems)
-        else [str(Path(c).with_suffix("")).replace("/", "_") for c in checkpoints]
-    )
-    seen: dict[str, int] = {}
+    """One distinct folder name per checkpoint: the file's stem when the stems differ, else its path below the
+    folders every checkpoint shares (``mlp_checkpoints_last``), and a numeric suffix wherever two names would still
+    meet (``a_b/x`` and ``a/b/x``)."""
+    names = [Path(c).stem for c in checkpoints]
+    if len(set(names)) < len(names):
+        parts = [Path(c).resolve().with_suffix("").parts for c in checkpoints]
+        common = 0
+        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+            common += 1
+        names = ["_".join(p[common:]) for p in parts]
+    names = [n.lstrip(".") or "checkpoint" for n in names]
+    taken: set[str] = set()
     unique = []
-    for name in names:
-        name = name.lstrip(".") or "checkpoint"
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 and names.count(name) == 1 else f"{name}-{seen[name]}")
+    for i, name in enumerate(names):
+        if names.count(name) > 1:
+            name = f"{name}-{names[:i].count(name) + 1}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        unique.append(name)
     return unique
 
 
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, summary_row
     from landscape.distributed import RankFailure
+    from landscape.history import epoch_of, history_row, write_history
     from landscape.report import dc_vs_analytic, format_table
     from landscape.writing import clear_stale, write_summary
     from models.checkpoints import CheckpointError, load_network
@@ -180,13 +208,13 @@ def run(args: argparse.Namespace) -> int:
     comm, device = start_processes(args)
     data = data.to(device)
     if comm.is_zero:  # an earlier run's summary must not stand next to this run's folders
-        clear_stale([out / "summary.csv", out / "dc_vs_analytic.png"])
-    rows, failures = [], 0
+        clear_stale([out / f for f in ("summary.csv", "dc_vs_analytic.png", "history.csv", "history.png")])
+    rows, failures, history = [], 0, []
     for ck, name in zip(args.checkpoints, result_names(args.checkpoints)):
         try:  # every rank loads; a file one machine lacks stops the member on every rank
             net, cfg = comm.run(f"loading {ck}", lambda ck=ck: load_network(ck, fallback))
             label = f"{describe(cfg)} {name}"
-            result = _analyze_one(net.to(device), data, opts, comm, out / name, args.quiet, label)
+            result = _analyze_one(net.to(device), data, opts, comm, out / name, args.quiet, label, args.html)
         except (CheckpointError, RankFailure, ValueError, RuntimeError, ArithmeticError) as exc:
             if comm.is_zero:
                 error_line(f"{ck}: {exc}" if str(ck) not in str(exc) else str(exc))
@@ -201,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
             for warning in result.warnings:
                 print(f"{ck}: warning: {warning}")
         rows.append(summary_row(str(ck), describe(cfg), result))
+        if epoch_of(ck) is not None:
+            history.append(history_row(epoch_of(ck), result, checkpoint=str(ck)))
     if not comm.is_zero:
         return 2 if failures else 0
     if rows:
@@ -209,16 +239,19 @@ def run(args: argparse.Namespace) -> int:
             dc_vs_analytic(rows, out / "dc_vs_analytic.png")
         print(format_table(rows, TABLE_COLUMNS))
         print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
+    if len(history) >= 2 and len(history) == len(rows):  # a series of epoch=*.ckpt: curvature over training
+        written = write_history(history, out, describe(cfg))
+        print(f"wrote {', '.join(str(p) for p in written)} (curvature over {len(history)} epochs)")
     if failures:
         error_line(f"{failures} of {len(args.checkpoints)} checkpoints could not be analysed (see the lines above)")
     return 2 if failures else 0
 
 
-def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = ""):
+def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = "", html: bool = False):
     """Analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last)."""
     from landscape.analysis import analyze_model
     from landscape.writing import write_analysis
 
     result = analyze_model(net, data, opts, progress=not quiet, comm=comm, label=label)
-    comm.run("writing the results", lambda: write_analysis(result, folder, label) if comm.is_zero else None)
+    comm.run("writing the results", lambda: write_analysis(result, folder, label, html=html) if comm.is_zero else None)
     return result

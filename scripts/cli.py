@@ -18,6 +18,8 @@ SUBCOMMANDS = {
     "analyze": "scripts.analyze",
     "demo": "scripts.demo",
     "compare": "scripts.compare",
+    "interpolate": "scripts.interpolate",
+    "trajectory": "scripts.trajectory",
 }
 
 

@@ -46,6 +46,19 @@ def output_folder(text: str) -> Path:
     return path
 
 
+def threads_value(text: str) -> int | None:
+    """argparse type for --threads: ``auto`` (never oversubscribe: landscape.threads.choose_threads) or 1..1024."""
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a thread count, got {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"threads must be auto or 1..1024, got {text}")
+    return value
+
+
 def seed_value(text: str) -> int:
     """argparse type: an integer seed in 0..2^32-1."""
     try:

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
-    from landscape.report import format_table, skip_panel
+    from landscape.report import dc_vs_analytic, format_table, skip_panel
     from landscape.results import atomic_write_json
     from landscape.writing import clear_stale, write_analysis, write_summary
     from models.checkpoints import CheckpointError, load_network
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         fail(f"--depth must be 6n+2 (20, 32, 44, 56, 110), got {args.depth}")
     opts = options_from(args)
     out = output_folder(args.out)
-    clear_stale([out / "comparison.csv", out / "comparison.json", out / "skip_vs_noskip.png"])
+    clear_stale([out / f for f in ("comparison.csv", "comparison.json", "skip_vs_noskip.png", "dc_vs_analytic.png")])
     splits, data = load_eval_data(args)
     t0 = time.perf_counter()
     rows, results = [], {}
@@ -73,13 +73,14 @@ def run(args: argparse.Namespace) -> int:
         name = f"{describe(cfg_loaded)} ({label})"
         try:
             result = analyze_model(net, data, opts, progress=not args.quiet, label=name)
-            write_analysis(result, out / label / "analysis", name)
+            write_analysis(result, out / label / "analysis", name, html=args.html)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             fail(f"{ck}: {exc}")
         rows.append(summary_row(str(ck), describe(cfg_loaded), result))
         results[label] = result
     skip_panel(results["skip"], results["noskip"], out / "skip_vs_noskip.png", f"ResNet-{args.depth} on {args.data}")
     write_summary(out / "comparison.csv", rows, SUMMARY_COLUMNS)
+    dc_vs_analytic(rows, out / "dc_vs_analytic.png")
     atomic_write_json(out / "comparison.json", {k: r.to_dict() for k, r in results.items()})
     print("\n" + format_table(rows, TABLE_COLUMNS[1:]))
     for label, r in results.items():

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from callbacks.landscape import LandscapeCallback
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, AnalysisOptions, summary_row
-    from landscape.report import format_table
+    from landscape.report import dc_vs_analytic, format_table
     from landscape.results import atomic_write_json
     from landscape.writing import clear_stale, write_summary
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = output_folder(args.out)
     report = out / "report"
-    clear_stale([report / "summary.csv", report / "results.json"])
+    clear_stale([report / "summary.csv", report / "results.json", report / "dc_vs_analytic.png"])
     rows, results, t_start = [], {}, time.perf_counter()
     for model in ("mlp", "convnet"):
         cb = LandscapeCallback(AnalysisOptions(seed=args.seed), progress=not args.quiet)
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(row)
         results[model] = {"train": summary, "landscape": cb.last.to_dict()}
     write_summary(report / "summary.csv", rows, [*SUMMARY_COLUMNS, "val_acc"])
+    dc_vs_analytic(rows, report / "dc_vs_analytic.png")
     atomic_write_json(report / "results.json", results)
     cols = ["model", "val_acc", *TABLE_COLUMNS[2:]]
     print("\n" + format_table(rows, cols))

@@ -24,6 +24,7 @@ from .common import (
     positive_float,
     positive_int,
     seed_value,
+    threads_value,
 )
 
 DESCRIPTION = "Train a classifier (deterministic on CPU given --seed); writes checkpoints and metrics.csv to --out."
@@ -61,6 +62,7 @@ class TrainSettings:
     strategy: str = "auto"
     devices: int = 1
     num_nodes: int = 1
+    threads: int | None = None  # None: the idle cores (landscape.threads.choose_threads)
     quiet: bool = False
 
 
@@ -90,6 +92,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out (its files only)")
     p.add_argument("--out", required=True, help="output folder")
     add_distributed_arguments(p)
+    p.add_argument(
+        "--threads", type=threads_value, default="auto", metavar="auto|N", help="torch CPU threads (auto: idle cores)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -172,6 +177,7 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
 
     from callbacks.checkpoint import LastCheckpoint
     from landscape.results import atomic_write_json
+    from landscape.threads import choose_threads, using_threads
     from models.classifier import Classifier
     from models.datamodule import ImageDataModule
     from models.registry import check_size, count_parameters, describe, model_config
@@ -214,7 +220,8 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     earlier = _read_metrics(out / "metrics.csv") if resume else []
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # Lightning stops at the next batch; see below
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=resume, weights_only=True)
+        with using_threads(choose_threads(None, s.threads)):
+            trainer.fit(module, datamodule=dm, ckpt_path=resume, weights_only=True)
     except SIGTERMException:
         raise TrainingStopped(
             f"training stopped by SIGTERM in epoch {trainer.current_epoch}; {out / 'checkpoints' / 'last.ckpt'} "

@@ -69,7 +69,9 @@ def test_lightning_ddp_callback_equals_single_process(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert not (tmp_path / "writes-rank1.txt").exists()
     writes = (tmp_path / "writes-rank0.txt").read_text().split()
-    assert writes[-1].endswith("results.json") and any(w.endswith("sample.npz") for w in writes)
+    in_folders = [w for w in writes if "epoch=" in w]  # analysis folders; history.csv sits beside them
+    assert in_folders[-1].endswith("results.json") and any(w.endswith("sample.npz") for w in writes)
+    assert writes[-1].endswith("history.csv")
     folder = tmp_path / "run" / "version_0" / "landscape" / f"epoch={ddp_fit.EPOCHS - 1}"
 
     dm = ImageDataModule("digits")

@@ -155,3 +155,42 @@ def test_hvp_under_no_grad_and_float32():
         hv = prob.hvp(v)
     H = exact_hessian(model, data)
     np.testing.assert_allclose(hv.numpy(), H @ v.numpy(), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_both_hvp_paths_against_the_exact_hessian(mlp_and_exact, reuse):
+    """The reused gradient graph and the per-product recomputation give the exact H v; the reused graph is rebuilt
+    after the weights change in place (as sampling and preserved_state do), so it never answers for stale weights."""
+    model, data, H, _ = mlp_and_exact
+    prob = HessianProblem(model, data, batch_size=128, reuse_graph=reuse)
+    assert ("reused" in prob.path) == reuse
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        v = rng.standard_normal(H.shape[0])
+        hv = prob.hvp(torch.from_numpy(v)).double().numpy()
+        np.testing.assert_allclose(hv, H @ v, rtol=1e-4, atol=1e-5 * np.abs(H @ v).max())
+    with torch.no_grad():
+        saved = [p.detach().clone() for p in model.parameters()]
+        for p in model.parameters():
+            p.mul_(1.1)
+    try:
+        v = torch.from_numpy(rng.standard_normal(H.shape[0]))
+        fresh = HessianProblem(model, data, batch_size=128, reuse_graph=False).hvp(v)
+        np.testing.assert_allclose(prob.hvp(v).numpy(), fresh.numpy(), rtol=1e-4, atol=1e-6)
+    finally:
+        with torch.no_grad():
+            for p, s in zip(model.parameters(), saved):
+                p.copy_(s)
+
+
+def test_hvp_path_is_chosen_from_memory(mlp_and_exact):
+    model, data, _, _ = mlp_and_exact
+    assert HessianProblem(model, data).reuse_graph  # a small MLP's graph fits the budget
+    import landscape.hessian as hessian
+
+    budget = hessian.GRAPH_BUDGET
+    try:
+        hessian.GRAPH_BUDGET = 1000
+        assert not HessianProblem(model, data).reuse_graph
+    finally:
+        hessian.GRAPH_BUDGET = budget
