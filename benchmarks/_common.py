@@ -15,7 +15,8 @@ def mnist_10k(data_dir: Path = SHARED_MNIST):
     """All 10,000 images of the shared MNIST test split (normalised), as one evaluation subset."""
     import torch
 
-    from landscape.data import evaluation_subset, load_mnist
+    from landscape.data import load_mnist
+    from landscape.evaluation import evaluation_subset
 
     s = load_mnist(data_dir)
     x, y = torch.cat([s.train_x, s.val_x]), torch.cat([s.train_y, s.val_y])

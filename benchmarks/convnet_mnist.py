@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.train import add_arguments, train  # noqa: E402
+from scripts.train import add_arguments, train
 
 
 def main() -> None:

@@ -27,8 +27,9 @@ from _common import SHARED_MNIST
 def setup(n_eval: int):
     import torch
 
-    from landscape.data import evaluation_subset, load_mnist
+    from landscape.data import load_mnist
     from landscape.directions import make_directions
+    from landscape.evaluation import evaluation_subset
     from models import build_model, model_config
 
     s = load_mnist(SHARED_MNIST)

@@ -21,9 +21,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from landscape.data import evaluation_subset
     from landscape.density import lanczos_tridiagonal
-    from landscape.hessian import HessianProblem, extreme_eigenvalues, lanczos_eigen
+    from landscape.evaluation import evaluation_subset
+    from landscape.hessian import HessianProblem, extreme_eigenvalues, lanczos_eigen, power_iteration
     from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +50,7 @@ def main() -> None:
         f"P = {prob.num_params:,}, N = {len(data)}; reference λmax = {ref_max:.8g}, λmin = {ref_min:.8g} "
         f"(one HVP ≈ {t_hvp * 1e3:.1f} ms)"
     )
-    rel = lambda x, r: abs(x - r) / abs(r)  # noqa: E731
+    rel = lambda x, r: abs(x - r) / abs(r)
 
     # Lanczos oracle: Ritz extremes after m steps of one Krylov space give both ends at once
     def mv(x):
@@ -73,28 +73,27 @@ def main() -> None:
     prob.n_hvp = 0
     lmax, lmin, n_be = extreme_eigenvalues(prob, tol=1e-4)
 
-    # power iteration, PyHessian's rule: stop when the relative change < tol
+    # power iteration (landscape.hessian.power_iteration), PyHessian's rule: stop when the relative change < tol
     def power(shift: float):
-        gen = torch.Generator().manual_seed(0)
-        v = torch.randn(prob.num_params, generator=gen, dtype=torch.float64)
-        v /= v.norm()
-        prev, oracle, rule, ref = None, None, None, (ref_max if shift == 0 else ref_min)
-        for i in range(1, a.max_iter + 1):
-            hv = prob.hvp(v).double() - shift * v
-            lam = float(hv @ v)
-            v = hv / hv.norm()
-            if oracle is None and rel(lam + shift, ref) < 1e-4:
-                oracle = i
-            if rule is None and prev is not None and abs(lam - prev) / (abs(prev) + 1e-6) < 1e-4:
-                rule = (i, rel(lam + shift, ref))
-            if oracle is not None and rule is not None:
-                break
-            prev = lam
-        return oracle, rule
+        ref = ref_max if shift == 0 else ref_min
+        seen = {"prev": None, "oracle": None, "rule": None}
+
+        def step(i: int, lam: float) -> bool:
+            shifted = lam - shift
+            if seen["oracle"] is None and rel(lam, ref) < 1e-4:
+                seen["oracle"] = i
+            prev = seen["prev"]
+            if seen["rule"] is None and prev is not None and abs(shifted - prev) / (abs(prev) + 1e-6) < 1e-4:
+                seen["rule"] = (i, rel(lam, ref))
+            seen["prev"] = shifted
+            return seen["oracle"] is not None and seen["rule"] is not None
+
+        power_iteration(prob, tol=0.0, max_iter=a.max_iter, shift=shift, on_step=step)
+        return seen["oracle"], seen["rule"]
 
     pw_max = power(0.0)
     pw_min = power(ref_max)
-    fmt = lambda x: "not reached" if x is None else str(x)  # noqa: E731
+    fmt = lambda x: "not reached" if x is None else str(x)
     print(f"\n{'method':<44}{'λmax':>12}{'λmin':>14}{'total':>8}")
     print(f"{'Lanczos, oracle (one Krylov space)':<44}{fmt(lz.get('max')):>12}{fmt(lz.get('min')):>14}{lz_both:>8}")
     print(

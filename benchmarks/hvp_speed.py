@@ -20,7 +20,8 @@ from _common import SHARED_MNIST, best_time
 def main() -> None:
     import torch
 
-    from landscape.data import evaluation_subset, load_digits_splits, load_mnist
+    from landscape.data import load_digits_splits, load_mnist
+    from landscape.evaluation import evaluation_subset
     from landscape.hessian import HessianProblem
     from models import build_model, model_config
 

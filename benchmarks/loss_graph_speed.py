@@ -33,7 +33,7 @@ def estimator_costs() -> None:
         u = ball(n - 1, 2, 1.0, seed=1)
         f = 0.5 * np.einsum("ni,ij,nj->n", u, A, u) + 0.3 * u[:, 0] ** 3
         t_new = best_time(lambda u=u, f=f: loss_graph_curvature(u, f, [0]))
-        whole = lambda u=u, f=f, n=n: loss_graph_curvature(u, f, [0], patch=n)  # noqa: E731
+        whole = lambda u=u, f=f, n=n: loss_graph_curvature(u, f, [0], patch=n)
         t_old = best_time(whole, repeat=1) if n <= 2000 else float("nan")
         first = first or t_new
         print(f"{n:>6} {t_new:>12.3f} {t_old:>21.3f} {t_old / t_new:>7.1f} {t_new / first:>16.2f}")
@@ -49,8 +49,9 @@ def field_costs() -> None:
     import torch
 
     from landscape.coordinates import ball
-    from landscape.data import evaluation_subset, load_digits_splits
+    from landscape.data import load_digits_splits
     from landscape.directions import make_directions
+    from landscape.evaluation import evaluation_subset
     from landscape.sampling import sample_landscape
     from landscape.slice_field import slice_field
     from models import build_model, model_config

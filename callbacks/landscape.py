@@ -5,7 +5,7 @@ Contract with the LightningModule (any module, not only ours):
   (or name another attribute with ``model_attr``);
 - the loss is ``loss_fn`` if given, else ``pl_module.loss_fn(outputs, targets)`` if it exists, else
   cross-entropy; it must return the batch mean;
-- the evaluation data is ``eval_data`` if given (an :class:`landscape.data.EvalSubset`, ``(x, y)`` tensors, or a
+- the evaluation data is ``eval_data`` if given (an :class:`landscape.evaluation.EvalSubset`, ``(x, y)`` tensors, or a
   DataLoader of pairs or dict batches — its first ``n_eval`` examples; use one without shuffling or augmentation),
   else ``trainer.datamodule.eval_subset(n_eval)``; ``n_eval`` caps every form.
 
@@ -26,8 +26,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
 from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
-from landscape.data import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
 from landscape.distributed import RankFailure, current_comm
+from landscape.evaluation import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
 from landscape.history import HISTORY_COLUMNS, history_row
 from landscape.losses import cross_entropy
 from landscape.results import atomic_write_csv
@@ -175,7 +175,8 @@ class LandscapeCallback(pl.Callback):
         loss_fn = self.loss_fn or getattr(pl_module, "loss_fn", None) or cross_entropy
         if self._subset is None:  # used without a Trainer's setup (called by hand)
             self.setup(trainer, pl_module, "fit")
-        assert self._subset is not None
+        if self._subset is None:
+            raise RuntimeError("LandscapeCallback.setup did not prepare the evaluation data")
         data = self._subset.to(pl_module.device)
         label = f"{type(net).__name__}, epoch {epoch}"
         with torch.inference_mode(False), torch.enable_grad():

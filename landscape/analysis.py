@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from .coordinates import grid, make_coordinates
-from .data import EvalSubset
 from .density import SpectralDensity, hessian_density
 from .diffusion import laziness
 from .directions import make_directions
 from .distributed import Comm
+from .evaluation import EvalSubset
 from .graph_curvature import graph_curvature
 from .hessian import (
     EIGEN_DIRECTIONS,

@@ -1,8 +1,7 @@
 """Datasets from disk, without Lightning: MNIST (IDX), CIFAR-10 (python batches), scikit-learn digits.
 
 Every reader validates what it reads and raises :class:`DataError` with one line naming the file and the fix.
-The fixed **evaluation subset** (SPEC §1) used by every loss evaluation and Hessian computation is
-:func:`evaluation_subset`.
+The fixed **evaluation subset** (SPEC §1) lives in :mod:`landscape.evaluation`.
 """
 
 from __future__ import annotations
@@ -14,11 +13,12 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .evaluation import DEFAULT_N_EVAL, EvalSubset, evaluation_subset
 
 DATASETS = ("digits", "mnist", "cifar10")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
@@ -148,8 +148,8 @@ def load_mnist(data_dir: str | Path, download: bool = False) -> Splits:
         )
     test = _read_mnist_pair(folder, "t10k")
     train = _read_mnist_pair(folder, "train")
-    norm = lambda a: ((torch.from_numpy(a.astype(np.float32) / 255.0) - MNIST_MEAN) / MNIST_STD).unsqueeze(1)  # noqa: E731
-    lab = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
+    norm = lambda a: ((torch.from_numpy(a.astype(np.float32) / 255.0) - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+    lab = lambda a: torch.from_numpy(a.astype(np.int64))
     if train is not None and test is not None:
         return Splits("mnist", norm(train[0]), lab(train[1]), norm(test[0]), lab(test[1]), "train 60k / val = test 10k")
     x, y = train if train is not None else test  # type: ignore[misc]
@@ -172,7 +172,7 @@ class _SafeUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),
     }
 
-    def find_class(self, module: str, name: str):  # noqa: D401
+    def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
@@ -224,7 +224,7 @@ def load_cifar10(data_dir: str | Path, download: bool = False) -> Splits:
     test_x, test_y = read_cifar_batch(folder / "test_batch")
     mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-    norm = lambda a: (torch.from_numpy(a.astype(np.float32) / 255.0) - mean) / std  # noqa: E731
+    norm = lambda a: (torch.from_numpy(a.astype(np.float32) / 255.0) - mean) / std
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])
     return Splits("cifar10", norm(train_x), torch.from_numpy(train_y), norm(test_x), torch.from_numpy(test_y))
@@ -240,7 +240,7 @@ def load_digits_splits() -> Splits:
     y = bunch.target.astype(np.int64)
     tr, va = split_indices(len(x), 0.2)
     mean, std = float(x[tr].mean()), float(x[tr].std())
-    t = lambda a: torch.from_numpy((a - mean) / std).unsqueeze(1)  # noqa: E731
+    t = lambda a: torch.from_numpy((a - mean) / std).unsqueeze(1)
     note = f"fixed {len(tr)}/{len(va)} split (seed {SPLIT_SEED})"
     return Splits("digits", t(x[tr]), torch.from_numpy(y[tr]), t(x[va]), torch.from_numpy(y[va]), note)
 
@@ -283,92 +283,3 @@ class TensorImages(Dataset):
             if torch.rand(()) < 0.5:
                 img = img.flip(-1)
         return img, self.y[i]
-
-
-@dataclass
-class EvalSubset:
-    """The fixed evaluation subset of SPEC §1: n examples, fixed order, never augmented."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    indices: np.ndarray
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, len(self), batch_size):
-            yield self.x[start : start + batch_size], self.y[start : start + batch_size]
-
-    def to(self, device: torch.device | str) -> "EvalSubset":
-        """The same subset with its tensors on ``device``."""
-        return EvalSubset(self.x.to(device), self.y.to(device), self.indices, self.source)
-
-    def head(self, n: int | None) -> "EvalSubset":
-        """The first ``n`` examples (all if None or n ≥ len)."""
-        if n is None or n >= len(self):
-            return self
-        return EvalSubset(self.x[:n], self.y[:n], self.indices[:n], self.source)
-
-
-DEFAULT_N_EVAL = 1000  # the evaluation subset's size everywhere (analyze, compare, demo, the callback)
-
-
-def _batch_xy(batch: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) of one batch: a pair/sequence (x, y, ...) or a dict with image/input/x and label/target/y."""
-    if isinstance(batch, dict):
-        xs = [batch[k] for k in ("x", "input", "inputs", "image", "images", "pixel_values") if k in batch]
-        ys = [batch[k] for k in ("y", "target", "targets", "label", "labels") if k in batch]
-        if not xs or not ys:
-            raise ValueError(
-                f"{where}: dict batches need an input key (x/input/image/images) and a target key (y/target/label/"
-                f"labels); got keys {sorted(batch)}"
-            )
-        return xs[0], ys[0]
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return batch[0], batch[1]
-    raise ValueError(f"{where}: batches must be (inputs, targets) pairs or dicts, got {type(batch).__name__}")
-
-
-def as_eval_subset(data: object, n: int | None = DEFAULT_N_EVAL, source: str = "given") -> EvalSubset:
-    """One converter for every kind of evaluation data: an :class:`EvalSubset`, an ``(x, y)`` pair of tensors, or a
-    DataLoader/iterable of batches (pairs or dicts; its first ``n`` examples in its own order — use one without
-    shuffling or augmentation). ``n`` caps the size in every case (None: all). ``ValueError`` names what is wrong."""
-    if isinstance(data, EvalSubset):
-        return data.head(n)
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data
-    elif hasattr(data, "__iter__") and not isinstance(data, (torch.Tensor, str, bytes)):
-        xs, ys, have = [], [], 0
-        for batch in data:  # type: ignore[attr-defined]
-            x, y = _batch_xy(batch, source)
-            xs.append(x)
-            ys.append(y)
-            have += len(y)
-            if n is not None and have >= n:
-                break
-        if not xs:
-            raise ValueError(f"{source}: the evaluation data is empty")
-        x, y = torch.cat(xs), torch.cat(ys)
-    else:
-        raise ValueError(f"{source}: evaluation data must be an EvalSubset, (x, y) tensors or a DataLoader")
-    if len(x) != len(y) or len(y) == 0:
-        raise ValueError(f"{source}: {len(x)} inputs but {len(y)} targets; pass matching, non-empty tensors")
-    m = len(y) if n is None else min(n, len(y))
-    return EvalSubset(x[:m].contiguous(), y[:m].contiguous(), np.arange(m), source)
-
-
-def evaluation_subset(
-    x: torch.Tensor, y: torch.Tensor, n: int | None = None, seed: int = 0, source: str = ""
-) -> EvalSubset:
-    """Deterministic subset of ``n`` examples (all if ``None``): the first ``n`` of a seeded permutation, sorted."""
-    total = len(y)
-    if n is None or n >= total:
-        idx = np.arange(total)
-    else:
-        if n < 1:
-            raise ValueError(f"evaluation subset size must be ≥ 1, got {n}")
-        idx = np.sort(np.random.default_rng(seed).permutation(total)[:n])
-    t = torch.from_numpy(idx)
-    return EvalSubset(x[t].contiguous(), y[t].contiguous(), idx, source)

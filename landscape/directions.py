@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .params import flatten, trainable
+from .params import flatten, num_params, trainable
 
 KINDS = ("gaussian", "filter", "hessian", "full")
 
@@ -54,7 +54,7 @@ class Directions:
 def gaussian(model: nn.Module, k: int, seed: int) -> torch.Tensor:
     """k directions with i.i.d. N(0, 1) entries (SPEC §2 gaussian)."""
     gen = torch.Generator().manual_seed(int(seed))
-    P = sum(p.numel() for _, p in trainable(model))
+    P = num_params(model)
     return torch.randn(k, P, generator=gen, dtype=torch.float32)
 
 
@@ -98,7 +98,7 @@ def make_directions(
     eigenvectors: torch.Tensor | np.ndarray | None = None,
 ) -> Directions:
     """Build D. ``hessian`` takes ``eigenvectors`` (k, P), e.g. from :func:`landscape.hessian.lanczos_eigen`."""
-    P = sum(p.numel() for _, p in trainable(model))
+    P = num_params(model)
     meta: dict[str, Any] = {"seed": int(seed), "bias_mode": bias_mode, "orthogonal": bool(orthogonal)}
     if kind not in KINDS:
         raise ValueError(f"direction kind must be one of {KINDS}, got {kind!r}")

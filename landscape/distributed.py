@@ -37,6 +37,14 @@ class RankFailure(RuntimeError):
         )
 
 
+def block_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
+    """Contiguous block ``rank`` of ``world_size`` over ``range(n)``; the blocks of ranks 0..W-1 concatenate to it.
+    The one per-rank split of sample rows, exact-field rows and the Hessian's evaluation subset."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"bad shard rank {rank} of world size {world_size}")
+    return np.array_split(np.arange(n), world_size)[rank]
+
+
 class Comm:
     """A single process: every collective is the identity. Subclassed by :class:`ProcessGroupComm`."""
 
@@ -60,8 +68,8 @@ class Comm:
         return t
 
     def block(self, n: int) -> np.ndarray:
-        """This rank's contiguous block of ``range(n)``; the blocks of ranks 0..W-1 concatenate to it."""
-        return np.array_split(np.arange(n), self.world_size)[self.rank]
+        """This rank's contiguous block of ``range(n)`` (:func:`block_indices`)."""
+        return block_indices(n, self.rank, self.world_size)
 
     def run(self, phase: str, fn: Callable[[], T]) -> T:
         """``fn()`` on every rank; if it raises on any rank, :class:`RankFailure` is raised on all of them."""
@@ -70,7 +78,7 @@ class Comm:
         out, err, cause = None, None, None
         try:
             out = fn()
-        except Exception as exc:  # noqa: BLE001 - re-raised below on every rank, with the rank named
+        except Exception as exc:
             err, cause = f"{type(exc).__name__}: {exc}", exc
         failures = [(r, e) for r, e in enumerate(self.all_gather_object(err)) if e is not None]
         if failures:
@@ -121,7 +129,7 @@ def sum_with_errors(comm: Comm, phase: str, fn: Callable[[], torch.Tensor], like
         return fn()
     try:
         local, err = fn(), None
-    except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
+    except Exception as exc:
         local, err = torch.zeros_like(like), f"{type(exc).__name__}: {exc}"
     flag = torch.tensor([0.0 if err is None else 1.0], dtype=local.dtype, device=local.device)
     total = comm.sum_and_share(torch.cat([local.reshape(-1), flag]))

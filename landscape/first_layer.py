@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import EvalSubset
 from .directions import Directions
+from .evaluation import EvalSubset
 from .params import trainable
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -73,7 +73,8 @@ class FirstLayerCache:
             return row[start : start + p.numel()].view_as(p).to(p.device, p.dtype)
 
         D = directions.matrix
-        assert D is not None
+        if D is None:
+            raise ValueError("the first-layer shortcut needs explicit directions, not full-space mode")
         with torch.no_grad():
             self.terms = []
             for inp in inputs:

@@ -66,7 +66,7 @@ def write_history(rows: list[dict[str, Any]], folder: str | Path, title: str = "
 def history_figure(rows: list[dict[str, Any]], title: str = ""):
     """Four panels over epochs: centre loss; λmax and λmin; trace; diffusion curvature (± jackknife SE) against the
     exact and central-difference curvature of the slice. Curvature axes are symmetric-log (signs stay visible)."""
-    col = lambda key: np.array([float(r.get(key, np.nan)) for r in rows])  # noqa: E731
+    col = lambda key: np.array([float(r.get(key, np.nan)) for r in rows])
     epochs = col("epoch")
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     a, b, c, d = axes.ravel()

@@ -68,7 +68,7 @@ def ellipsoid(n: int, a: float = 3.0, b: float = 2.0, c: float = 1.0, noise: flo
         s = rng.standard_normal((m, 3))
         return s / np.linalg.norm(s, axis=1, keepdims=True)
 
-    area = lambda s: np.sqrt((b * c * s[:, 0]) ** 2 + (a * c * s[:, 1]) ** 2 + (a * b * s[:, 2]) ** 2)  # noqa: E731
+    area = lambda s: np.sqrt((b * c * s[:, 0]) ** 2 + (a * c * s[:, 1]) ** 2 + (a * b * s[:, 2]) ** 2)
     s = _rejection(rng, n, propose, area, max(b * c, a * c, a * b))
     X = s * np.array([a, b, c])
     q = (X[:, 0] / a**2) ** 2 + (X[:, 1] / b**2) ** 2 + (X[:, 2] / c**2) ** 2
@@ -119,7 +119,7 @@ def quadric_graph(
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x * (radius * rng.random(m) ** (1 / d))[:, None]
 
-    W = lambda u: np.sqrt(1 + np.sum((u @ A) ** 2, axis=1))  # noqa: E731
+    W = lambda u: np.sqrt(1 + np.sum((u @ A) ** 2, axis=1))
     bound = float(np.sqrt(1 + (np.abs(np.linalg.eigvalsh(A)).max() * radius) ** 2))
     u = np.vstack([np.zeros((1, d)), _rejection(rng, n - 1, propose, W, bound)])
     z = 0.5 * np.einsum("ni,ij,nj->n", u, A, u)

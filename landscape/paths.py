@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from .coordinates import grid
-from .data import EvalSubset
 from .directions import Directions
+from .evaluation import EvalSubset
 from .losses import cross_entropy
 from .params import flatten, trainable
 from .results import LandscapeSample, atomic_write_csv, atomic_write_json

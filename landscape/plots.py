@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .results import atomic_write_bytes  # noqa: E402
+from .results import atomic_write_bytes
 
 
 def save(fig, path: str | Path) -> None:

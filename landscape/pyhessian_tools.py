@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .data import EvalSubset
+from .evaluation import EvalSubset
 from .params import preserved_state
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import EvalSubset
 from .directions import Directions
+from .evaluation import EvalSubset
 from .sampling import sample_landscape
 
 LOSS_FLOOR = 0.05  # below this centre loss the rise is measured against 0.05 (a near-zero loss has no scale)

@@ -116,7 +116,7 @@ class LandscapeSample:
         order = np.argsort(idx, kind="stable")
         if not np.array_equal(idx[order], np.arange(len(idx))):
             raise ValueError("shards do not cover the sample indices exactly once")
-        cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[order]  # noqa: E731
+        cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[order]
         meta = dict(parts[0].meta, shard=[0, 1])
         return LandscapeSample(
             cat("coords"),

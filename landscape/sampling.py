@@ -17,12 +17,12 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from .data import EvalSubset
 from .directions import Directions
-from .distributed import Comm
+from .distributed import Comm, block_indices
+from .evaluation import EvalSubset
 from .first_layer import try_first_layer_cache
 from .losses import cross_entropy
-from .params import preserved_state, trainable, unflatten
+from .params import num_params, preserved_state, trainable, unflatten
 from .results import LandscapeSample
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -74,13 +74,6 @@ def choose_strategy(model: nn.Module, n_eval: int) -> str:
     """vmap wins for small evaluation batches of non-convolutional nets (2 CPU cores, see benchmarks/)."""
     has_conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
     return "vmap" if n_eval <= 256 and not has_conv else "inplace"
-
-
-def shard_indices(n: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
-    """Contiguous block ``rank`` of ``world_size`` over n sample indices; the blocks concatenate to 0..n-1."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"bad shard rank {rank} of world size {world_size}")
-    return np.array_split(np.arange(n), world_size)[rank]
 
 
 def _inplace(model, data, directions, coords, loss_fn, batch_size, bar, shortcut) -> tuple[np.ndarray, np.ndarray]:
@@ -151,10 +144,10 @@ def sample_landscape(
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
-        ``shard=(rank, world_size)`` evaluates only that block of rows (see :func:`shard_indices`). ``shortcut`` lets
-        the in-place strategy reuse precomputed first-layer terms (exact, see :mod:`landscape.first_layer`). ``desc``
-    labels the progress bar (the model and the phase). The model's
-        parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
+    ``shard=(rank, world_size)`` evaluates only that block of rows (:func:`landscape.distributed.block_indices`).
+    ``shortcut`` lets the in-place strategy reuse precomputed first-layer terms (exact, see
+    :mod:`landscape.first_layer`). ``desc`` labels the progress bar (the model and the phase). The model's
+    parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != directions.k:
@@ -165,9 +158,9 @@ def sample_landscape(
         raise ValueError("coordinates contain NaN or infinity")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if directions.num_params != sum(p.numel() for _, p in trainable(model)):
+    if directions.num_params != num_params(model):
         raise ValueError(f"directions span {directions.num_params} parameters, the model has a different count")
-    idx = shard_indices(len(coords), *(shard or (0, 1)))
+    idx = block_indices(len(coords), *(shard or (0, 1)))
     chosen = choose_strategy(model, len(data)) if strategy == "auto" else strategy
     per_input = activation_numel(model, data.x)
     with preserved_state(model), tqdm(total=len(idx), desc=desc, disable=not progress) as bar:

@@ -18,9 +18,9 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from .data import EvalSubset
 from .directions import Directions
 from .distributed import Comm
+from .evaluation import EvalSubset
 from .graph_curvature import graph_curvature
 from .losses import cross_entropy
 from .params import preserved_state, trainable, unflatten

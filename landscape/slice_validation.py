@@ -15,9 +15,9 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from .coordinates import ball
-from .data import EvalSubset
 from .diffusion import knn_smooth
 from .directions import make_directions
+from .evaluation import EvalSubset
 from .graph_curvature import graph_curvature
 from .hessian import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
 from .loss_graph import default_loss_patch, loss_graph_curvature

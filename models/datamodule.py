@@ -7,7 +7,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from landscape.data import EvalSubset, Splits, TensorImages, load_splits
+from landscape.data import Splits, TensorImages, load_splits
+from landscape.evaluation import EvalSubset
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -41,7 +42,8 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _splits(self) -> Splits:
         self.setup()
-        assert self.splits is not None
+        if self.splits is None:  # setup() always loads them; a subclass that overrides it must too
+            raise RuntimeError(f"{type(self).__name__}.setup() did not load the data splits")
         return self.splits
 
     @property

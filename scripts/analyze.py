@@ -67,7 +67,7 @@ def loss_scale(text: str) -> float | None:
 
 def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
     from landscape.analysis import DIRECTIONS, SCHEMES, AnalysisOptions
-    from landscape.data import DEFAULT_N_EVAL
+    from landscape.evaluation import DEFAULT_N_EVAL
 
     d = AnalysisOptions()  # every default below is the library's own
 

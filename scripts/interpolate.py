@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--points", type=positive_int, default=25, help="evenly spaced α in [0, 1] (≥ 2)")
     p.add_argument("--extend", type=nonneg_float, default=0.0, help="also evaluate α in [−extend, 0) and (1, 1+extend]")
-    from landscape.data import DEFAULT_N_EVAL
+    from landscape.evaluation import DEFAULT_N_EVAL
 
     p.add_argument(
         "--n-eval", type=positive_int, default=DEFAULT_N_EVAL, help="evaluation subset size (training split)"

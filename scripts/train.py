@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         fail(str(exc), code=143 if isinstance(exc, TrainingStopped) else 2)
     if not s["rank_zero"]:
         return 0
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731 (None: a resumed run that had no epoch left)
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
     print(
         f"{s['model']} ({s['parameters']:,} parameters) on {s['data']}: val_acc {fmt(s['val_acc'])}, "
         f"val_loss {fmt(s['val_loss'])} after {s['epochs']} epochs; checkpoint {s['checkpoint']}"

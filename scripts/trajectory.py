@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="+", help="checkpoints of one run, in training order (epoch=*.ckpt sorts)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--grid", type=nonneg_int, default=21, help="grid points per axis of the surface (0: none)")
-    from landscape.data import DEFAULT_N_EVAL
+    from landscape.evaluation import DEFAULT_N_EVAL
 
     p.add_argument(
         "--n-eval", type=positive_int, default=DEFAULT_N_EVAL, help="evaluation subset size (training split)"

@@ -52,7 +52,7 @@ def train_digits(name: str, seed: int, epochs: int = 30):
 
 def net_plans(quick: bool, seed: int, progress) -> list:
     """MLP and ConvNet: every direction kind; ResNet-8 with and without skips: filter and saddle (mixed) slices."""
-    from landscape.data import evaluation_subset
+    from landscape.evaluation import evaluation_subset
     from landscape.slice_validation import NET_DIRECTIONS, NetPlan
 
     plans = []
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_folder(args.out)
     clear_stale([out / "validation.csv", out / "targets.csv"])
     cfg = Config(seed=args.seed) if args.quick else Config.full(args.seed)
-    say = lambda line: print(line, flush=True)  # noqa: E731
+    say = lambda line: print(line, flush=True)
     t0 = time.perf_counter()
     nets = None if args.no_nets else net_plans(args.quick, args.seed, say)
     rows = run_benchmark(cfg, progress=say, do_sweep=not args.no_sweep, nets=nets)

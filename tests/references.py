@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from landscape.data import EvalSubset, evaluation_subset, load_digits_splits
+from landscape.data import load_digits_splits
+from landscape.evaluation import EvalSubset, evaluation_subset
 
 
 class Quadratic(nn.Module):

@@ -76,7 +76,7 @@ def test_chart_keeps_radii_and_is_third_order_normal_coordinates():
         np.testing.assert_allclose(np.linalg.norm(v, axis=1), np.linalg.norm(cloud[0], axis=1), rtol=1e-12)
         want = u + np.einsum("ni,n->ni", u @ A, np.einsum("ni,ij,nj->n", u, A, u)) / 6
         r = np.linalg.norm(local, axis=1)
-        keep = lambda w, r=r: w * (r / np.maximum(np.linalg.norm(w, axis=1), 1e-300))[:, None]  # noqa: E731
+        keep = lambda w, r=r: w * (r / np.maximum(np.linalg.norm(w, axis=1), 1e-300))[:, None]
         want = keep(want)
         Uo, _, Vt = np.linalg.svd(v.T @ want)  # the chart is defined up to a rotation/reflection of R^d
         err, err_plain = np.abs(v @ (Uo @ Vt) - want).max(), np.abs(keep(u) - want).max()

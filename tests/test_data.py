@@ -8,13 +8,13 @@ import torch
 
 from landscape.data import (
     DataError,
-    evaluation_subset,
     load_cifar10,
     load_digits_splits,
     load_mnist,
     load_splits,
     read_idx,
 )
+from landscape.evaluation import evaluation_subset
 
 
 def write_idx(path, array, gz=False, magic_type=0x08):

@@ -17,7 +17,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from callbacks.landscape import LandscapeCallback
-from landscape.data import DataError, as_eval_subset, read_idx
+from landscape.data import DataError, read_idx
+from landscape.evaluation import as_eval_subset
 from models.datamodule import ImageDataModule
 from scripts import cli
 from scripts.analyze import result_names
@@ -135,7 +136,7 @@ def test_sigterm_during_training_exits_143_and_resumes(tmp_path):
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_analysis_leaves_nothing_complete(tmp_path, ckpt, sig, code):
     cmd = [sys.executable, "-m", "scripts.cli", "analyze", str(ckpt), "--out", "o", "--samples", "200000"]
-    started = lambda: (tmp_path / "o").is_dir()  # noqa: E731  (created before any work starts)
+    started = lambda: (tmp_path / "o").is_dir()
     rc, err = _run_until([*cmd, "--grid", "0", "--no-hessian", "--quiet"], tmp_path, started, sig)
     assert rc == code, err
     assert err.strip().splitlines()[-1].startswith("landscape: error: analyze interrupted by")

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from callbacks.landscape import LandscapeCallback
-from landscape.data import EvalSubset
 from landscape.directions import Directions
+from landscape.evaluation import EvalSubset
 from landscape.paths import interpolate, pca_plane, trajectory
 from landscape.radius import auto_radius
 from landscape.sampling import evaluate
@@ -58,7 +58,7 @@ def test_analyze_over_epoch_checkpoints_draws_history(tmp_path):
 
 def test_interpolation_endpoints_and_an_analytic_barrier():
     """loss (w² − 1)² between w = −1 and w = +1: zero at both ends, 1 at α = ½, so the barrier is exactly 1."""
-    loss = lambda out, y: ((out.squeeze(-1) ** 2 - 1) ** 2).mean()  # noqa: E731
+    loss = lambda out, y: ((out.squeeze(-1) ** 2 - 1) ** 2).mean()
     path = interpolate(_one_weight(-1.0), _one_weight(1.0), ONE, loss, n_points=21, extend=0.5)
     assert path.losses[path._endpoint(0.0)] == 0.0 and path.losses[path._endpoint(1.0)] == 0.0
     assert path.barrier == pytest.approx(1.0, abs=1e-6) and path.barrier_alpha == pytest.approx(0.5)
@@ -100,7 +100,7 @@ def test_auto_radius_on_an_analytic_loss():
     """L(w) = mean((w·1 − 0)²) = w² at w* = 0: the loss reaches L0 + (2 − 1)·max(L0, 0.05) = 0.05 at r = √0.05."""
     net = _one_weight(0.0)
     d = Directions("gaussian", 1, 1, torch.ones(1, 1))
-    mse = lambda out, y: ((out.squeeze(-1) - y) ** 2).mean()  # noqa: E731
+    mse = lambda out, y: ((out.squeeze(-1) - y) ** 2).mean()
     r, record = auto_radius(net, ONE, d, mse, rise=2.0)
     assert r == pytest.approx(np.sqrt(0.05), rel=5e-3) and record["reached"]
     assert record["loss_at_radius"] >= record["target"] == pytest.approx(0.05)

@@ -36,7 +36,7 @@ def test_polynomial_fit_derivatives_and_ray_integral_are_exact():
     C = fit(basis, Y, Z)
     np.testing.assert_allclose(C, C_true, rtol=1e-9, atol=1e-9)
     # gradient and Hessian designs against central differences of the polynomial
-    f = lambda P: np.einsum("bmc,bc->bm", basis.design(P), C_true)  # noqa: E731
+    f = lambda P: np.einsum("bmc,bc->bm", basis.design(P), C_true)
     G = np.einsum("bmic,bc->bmi", basis.gradient_design(Y), C_true)
     H = np.einsum("bmijc,bc->bmij", basis.hessian_design(Y), C_true)
     h = 1e-5

@@ -1,0 +1,101 @@
+"""The evaluation data of SPEC §1, in one place: :class:`EvalSubset` (the fixed subset every loss evaluation and
+Hessian computation uses), :func:`evaluation_subset` (a seeded subset of tensors), :func:`as_eval_subset` (one
+converter for a subset, ``(x, y)`` tensors or a DataLoader of pair or dict batches) and the one default size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+@dataclass
+class EvalSubset:
+    """The fixed evaluation subset of SPEC §1: n examples, fixed order, never augmented."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    indices: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self), batch_size):
+            yield self.x[start : start + batch_size], self.y[start : start + batch_size]
+
+    def to(self, device: torch.device | str) -> "EvalSubset":
+        """The same subset with its tensors on ``device``."""
+        return EvalSubset(self.x.to(device), self.y.to(device), self.indices, self.source)
+
+    def head(self, n: int | None) -> "EvalSubset":
+        """The first ``n`` examples (all if None or n ≥ len)."""
+        if n is None or n >= len(self):
+            return self
+        return EvalSubset(self.x[:n], self.y[:n], self.indices[:n], self.source)
+
+
+DEFAULT_N_EVAL = 1000  # the evaluation subset's size everywhere (analyze, compare, demo, the callback)
+
+
+def _batch_xy(batch: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of one batch: a pair/sequence (x, y, ...) or a dict with image/input/x and label/target/y."""
+    if isinstance(batch, dict):
+        xs = [batch[k] for k in ("x", "input", "inputs", "image", "images", "pixel_values") if k in batch]
+        ys = [batch[k] for k in ("y", "target", "targets", "label", "labels") if k in batch]
+        if not xs or not ys:
+            raise ValueError(
+                f"{where}: dict batches need an input key (x/input/image/images) and a target key (y/target/label/"
+                f"labels); got keys {sorted(batch)}"
+            )
+        return xs[0], ys[0]
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[0], batch[1]
+    raise ValueError(f"{where}: batches must be (inputs, targets) pairs or dicts, got {type(batch).__name__}")
+
+
+def as_eval_subset(data: object, n: int | None = DEFAULT_N_EVAL, source: str = "given") -> EvalSubset:
+    """One converter for every kind of evaluation data: an :class:`EvalSubset`, an ``(x, y)`` pair of tensors, or a
+    DataLoader/iterable of batches (pairs or dicts; its first ``n`` examples in its own order — use one without
+    shuffling or augmentation). ``n`` caps the size in every case (None: all). ``ValueError`` names what is wrong."""
+    if isinstance(data, EvalSubset):
+        return data.head(n)
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+    elif hasattr(data, "__iter__") and not isinstance(data, (torch.Tensor, str, bytes)):
+        xs, ys, have = [], [], 0
+        for batch in data:  # type: ignore[attr-defined]
+            x, y = _batch_xy(batch, source)
+            xs.append(x)
+            ys.append(y)
+            have += len(y)
+            if n is not None and have >= n:
+                break
+        if not xs:
+            raise ValueError(f"{source}: the evaluation data is empty")
+        x, y = torch.cat(xs), torch.cat(ys)
+    else:
+        raise ValueError(f"{source}: evaluation data must be an EvalSubset, (x, y) tensors or a DataLoader")
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"{source}: {len(x)} inputs but {len(y)} targets; pass matching, non-empty tensors")
+    m = len(y) if n is None else min(n, len(y))
+    return EvalSubset(x[:m].contiguous(), y[:m].contiguous(), np.arange(m), source)
+
+
+def evaluation_subset(
+    x: torch.Tensor, y: torch.Tensor, n: int | None = None, seed: int = 0, source: str = ""
+) -> EvalSubset:
+    """Deterministic subset of ``n`` examples (all if ``None``): the first ``n`` of a seeded permutation, sorted."""
+    total = len(y)
+    if n is None or n >= total:
+        idx = np.arange(total)
+    else:
+        if n < 1:
+            raise ValueError(f"evaluation subset size must be ≥ 1, got {n}")
+        idx = np.sort(np.random.default_rng(seed).permutation(total)[:n])
+    t = torch.from_numpy(idx)
+    return EvalSubset(x[t].contiguous(), y[t].contiguous(), idx, source)
