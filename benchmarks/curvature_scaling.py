@@ -36,7 +36,7 @@ def dense_comparison(X, U, q, t=16, k=15, bandwidth=3.0, alpha=1.0):
     import numpy as np
     from scipy.spatial.distance import cdist
 
-    from landscape.graphs import knn_graph
+    from landscape.curvature.graphs import knn_graph
 
     h = knn_graph(U, k).median_nn()
 
@@ -57,7 +57,7 @@ def dense_comparison(X, U, q, t=16, k=15, bandwidth=3.0, alpha=1.0):
 def child(method: str, n: int, nq: int) -> None:
     import numpy as np
 
-    from landscape.diffusion import comparison
+    from landscape.curvature.diffusion import comparison
 
     X, U = cloud(n)
     q = np.arange(n) if nq == 0 else np.linspace(0, n - 1, nq).astype(int)

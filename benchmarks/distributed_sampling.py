@@ -28,8 +28,8 @@ def setup(n_eval: int):
     import torch
 
     from landscape.data import load_mnist
-    from landscape.directions import make_directions
     from landscape.evaluation import evaluation_subset
+    from landscape.sampling.directions import make_directions
     from models import build_model, model_config
 
     s = load_mnist(SHARED_MNIST)
@@ -42,7 +42,7 @@ def setup(n_eval: int):
 def timed_sampling(comm, model, data, D, coords, repeat: int):
     import torch.distributed as dist
 
-    from landscape.sampling import sample_on_ranks
+    from landscape.sampling.sampler import sample_on_ranks
 
     best, sample = float("inf"), None
     for _ in range(repeat):
@@ -59,8 +59,8 @@ def worker(rank: int, world: int, port: int, args, out: str, t_launch: float) ->
     import torch
     import torch.distributed as dist
 
-    from landscape.coordinates import ball
     from landscape.distributed import ProcessGroupComm
+    from landscape.sampling.coordinates import ball
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -80,8 +80,8 @@ def main() -> None:
     import torch
     import torch.multiprocessing as mp
 
-    from landscape.coordinates import ball
     from landscape.distributed import Comm
+    from landscape.sampling.coordinates import ball
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=120)

@@ -21,9 +21,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from landscape.density import lanczos_tridiagonal
     from landscape.evaluation import evaluation_subset
-    from landscape.hessian import HessianProblem, extreme_eigenvalues, lanczos_eigen, power_iteration
+    from landscape.hessian.density import lanczos_tridiagonal
+    from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues, lanczos_eigen, power_iteration
     from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +73,8 @@ def main() -> None:
     prob.n_hvp = 0
     lmax, lmin, n_be = extreme_eigenvalues(prob, tol=1e-4)
 
-    # power iteration (landscape.hessian.power_iteration), PyHessian's rule: stop when the relative change < tol
+    # power iteration (landscape.hessian.spectrum.power_iteration), PyHessian's rule: stop when the relative
+    # change < tol
     def power(shift: float):
         ref = ref_max if shift == 0 else ref_min
         seen = {"prev": None, "oracle": None, "rule": None}

@@ -20,9 +20,9 @@ from _common import best_time
 def estimator_costs() -> None:
     import numpy as np
 
-    from landscape.coordinates import ball
-    from landscape.loss_graph import loss_graph_curvature
-    from landscape.manifolds import random_quadric
+    from landscape.curvature.loss_graph import loss_graph_curvature
+    from landscape.sampling.coordinates import ball
+    from landscape.validation.manifolds import random_quadric
 
     rng = np.random.default_rng(0)
     A = np.array([[2.0, 0.6], [0.6, -1.0]])
@@ -48,12 +48,12 @@ def estimator_costs() -> None:
 def field_costs() -> None:
     import torch
 
-    from landscape.coordinates import ball
     from landscape.data import load_digits_splits
-    from landscape.directions import make_directions
     from landscape.evaluation import evaluation_subset
-    from landscape.sampling import sample_landscape
-    from landscape.slice_field import slice_field
+    from landscape.hessian.slice_field import slice_field
+    from landscape.sampling.coordinates import ball
+    from landscape.sampling.directions import make_directions
+    from landscape.sampling.sampler import sample_landscape
     from models import build_model, model_config
 
     s = load_digits_splits()

@@ -23,10 +23,10 @@ def main() -> None:
     from torch.nn import functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
-    from landscape.coordinates import ball
-    from landscape.directions import make_directions
     from landscape.params import trainable, unflatten
-    from landscape.sampling import sample_landscape
+    from landscape.sampling.coordinates import ball
+    from landscape.sampling.directions import make_directions
+    from landscape.sampling.sampler import sample_landscape
     from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,7 +94,7 @@ def main() -> None:
         print(f"    {label:<34}{1 / t:>10.1f}{t_naive / t:>10.2f}{gf:>10.1f}{gf / mm_gflops:>10.0%}")
     print(
         f"    plain matmul 10000x784 @ 784x40: {mm_gflops:.1f} GFLOP/s. GFLOP/s = forward FLOPs of a direct evaluation"
-        " / time: nominal where the first-layer shortcut (landscape.first_layer) skips that matmul"
+        " / time: nominal where the first-layer shortcut (landscape.sampling.first_layer) skips that matmul"
     )
     t_auto = results["auto"][0]
     print(

@@ -25,28 +25,22 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader
 
-from landscape.analysis import AnalysisOptions, AnalysisResult, analyze_model, seeded
+from landscape.analysis import (
+    CURVATURE_METRICS,
+    DIAGNOSTICS,
+    HESSIAN_METRICS,
+    AnalysisOptions,
+    AnalysisResult,
+    analyze_model,
+    seeded,
+)
 from landscape.distributed import RankFailure, current_comm
 from landscape.evaluation import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
-from landscape.history import HISTORY_COLUMNS, history_row
 from landscape.losses import cross_entropy
+from landscape.report.history import HISTORY_COLUMNS, history_row
 from landscape.results import atomic_write_csv
 
-LOGGED = (
-    "loss_center",
-    "lambda_max",
-    "lambda_min",
-    "trace",
-    "loss_scale",
-    "dc_comparison",
-    "dc_scalar",
-    "dc_scalar_se",
-    "dc_laziness",
-    "analytic_scalar",
-    "analytic_scalar_reach",
-    "fd_scalar",
-    "dc_sign_agrees",
-)
+LOGGED = (*HESSIAN_METRICS, *CURVATURE_METRICS, *DIAGNOSTICS, "radius")
 
 
 class LandscapeCallback(pl.Callback):
@@ -89,7 +83,7 @@ class LandscapeCallback(pl.Callback):
         self.figures, self.dirname, self.progress = figures, dirname, progress
         self.done_epochs: list[int] = []
         self.failed_epochs: list[int] = []
-        self.history: list[dict[str, Any]] = []  # one row per analysis (landscape.history.HISTORY_COLUMNS)
+        self.history: list[dict[str, Any]] = []  # one row per analysis (landscape.report.history.HISTORY_COLUMNS)
         self.last: AnalysisResult | None = None
         self._subset: EvalSubset | None = None
 
@@ -139,7 +133,7 @@ class LandscapeCallback(pl.Callback):
         if self.at_fit_end and epoch not in self.done_epochs + self.failed_epochs:
             self._run(trainer, pl_module, epoch)
         if self.history:  # the curvature-over-training figure, once, at the end
-            from landscape.history import write_history
+            from landscape.report.history import write_history
 
             root = self._root(trainer)  # every rank: log_dir is a broadcast under DDP
             if trainer.is_global_zero:
@@ -196,7 +190,7 @@ class LandscapeCallback(pl.Callback):
 
     @rank_zero_only
     def _write(self, root: Path, result: AnalysisResult, label: str, history: list[dict[str, Any]]) -> None:
-        from landscape.writing import write_analysis
+        from landscape.report.writing import write_analysis
 
         write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis
         atomic_write_csv(root.parent / "history.csv", sorted(history, key=lambda r: r["epoch"]), HISTORY_COLUMNS)

@@ -15,14 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .coordinates import grid, make_coordinates
-from .density import SpectralDensity, hessian_density
-from .diffusion import laziness
-from .directions import make_directions
+from .curvature.diffusion import laziness
+from .curvature.loss_graph import default_loss_patch, min_samples
+from .curvature.slice_curvature import SliceCurvature, compare_slice
+from .curvature.slice_geometry import graph_curvature
 from .distributed import Comm
 from .evaluation import EvalSubset
-from .graph_curvature import graph_curvature
-from .hessian import (
+from .hessian.density import SpectralDensity, hessian_density
+from .hessian.slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
+from .hessian.spectrum import (
     EIGEN_DIRECTIONS,
     HessianProblem,
     eigen_directions,
@@ -30,14 +31,13 @@ from .hessian import (
     hutchinson_trace,
     lanczos_eigen,
 )
-from .loss_graph import default_loss_patch, min_samples
 from .losses import cross_entropy
 from .params import num_params
-from .radius import auto_radius
 from .results import LandscapeSample, atomic_write_json
-from .sampling import activation_numel, sample_on_ranks
-from .slice_curvature import SliceCurvature, compare_slice
-from .slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
+from .sampling.coordinates import grid, make_coordinates
+from .sampling.directions import make_directions
+from .sampling.radius import auto_radius
+from .sampling.sampler import activation_numel, sample_on_ranks
 from .threads import choose_threads, using_threads
 
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
@@ -45,44 +45,28 @@ SCHEMES = ("ball", "shells", "grid")
 MAX_K = 6  # the loss-graph estimator is validated for k = 2..5 (its patches hold 50·2^k samples)
 DC_FIELD_MAX = 5000  # above this many samples the diffusion estimate is made at the centre only
 
-SUMMARY_COLUMNS = [
-    "checkpoint",
-    "model",
-    "directions",
-    "k",
-    "n_points",
-    "radius",
-    "loss_center",
-    "lambda_max",
-    "lambda_min",
-    "trace",
-    "loss_scale",
-    "dc_comparison",
+# The metric names, defined once: the summary CSV, the printed table, the callback's logs and the history CSV are
+# all cut from these lists.
+HESSIAN_METRICS = ["loss_center", "lambda_max", "lambda_min", "trace"]
+CURVATURE_METRICS = [
     "dc_scalar",
     "dc_scalar_se",
     "analytic_scalar",
     "analytic_scalar_reach",
     "fd_scalar",
     "dc_sign_agrees",
-    "field_spearman",
-    "dc_laziness",
-    "n_nonfinite",
-    "warnings",
 ]
-
+DIAGNOSTICS = ["loss_scale", "dc_comparison", "field_spearman", "dc_laziness"]
+SUMMARY_COLUMNS = [
+    *("checkpoint", "model", "directions", "k", "n_points", "radius"),
+    *HESSIAN_METRICS,
+    *DIAGNOSTICS[:2],
+    *CURVATURE_METRICS,
+    *DIAGNOSTICS[2:],
+    *("n_nonfinite", "warnings"),
+]
 # the printed table: the summary without the long text and bookkeeping columns
-TABLE_COLUMNS = [
-    "checkpoint",
-    "model",
-    "loss_center",
-    "lambda_max",
-    "lambda_min",
-    "trace",
-    "dc_scalar",
-    "dc_scalar_se",
-    "analytic_scalar",
-    "dc_sign_agrees",
-]
+TABLE_COLUMNS = ["checkpoint", "model", *HESSIAN_METRICS, *CURVATURE_METRICS[:3], "dc_sign_agrees"]
 
 
 @dataclass
@@ -94,15 +78,15 @@ class AnalysisOptions:
     λmin < 0). ``k`` directions (2..6). ``scheme``: ``ball`` (``n_samples`` points), ``shells`` (three spheres at
     ⅓, ⅔ and 1 × ``radius``, ``n_samples``/3 each) or ``grid`` (round(n_samples^{1/k}) points per axis).
     ``loss_scale``: s of the loss graph; None (default) = the estimator's relief rule (SPEC §4b,
-    :func:`landscape.loss_graph.relief_scale`). ``exact_field``: samples at which the exact slice field is computed
-    (None: every sample; a number: the centre's walk reach first, then evenly spread samples). ``jackknife``:
-    subsets for the diffusion estimate's standard error (0: none).
+    :func:`landscape.curvature.loss_graph.relief_scale`). ``exact_field``: samples at which the exact slice field
+    is computed (None: every sample; a number: the centre's walk reach first, then evenly spread samples).
+    ``jackknife``: subsets for the diffusion estimate's standard error (0: none).
     """
 
     directions: str = "filter"
     k: int = 2
     n_samples: int = 300
-    radius: float | None = 1.0  # None: chosen from the loss (landscape.radius.auto_radius, with radius_rise)
+    radius: float | None = 1.0  # None: chosen from the loss (landscape.sampling.radius.auto_radius, with radius_rise)
     radius_rise: float = 2.0
     scheme: str = "ball"
     loss_scale: float | None = None
@@ -193,7 +177,9 @@ class AnalysisResult:
     world_size: int = 1  # processes the work was split over
     hessian_skipped: str = ""  # why the Hessian spectrum was not computed although asked for
     radius_rule: dict[str, Any] = field(default_factory=dict)  # how an automatic radius was chosen (else empty)
-    hessian_path: str = ""  # how the Hessian-vector products were computed (landscape.hessian.HessianProblem.path)
+    hessian_path: str = (
+        ""  # how the Hessian-vector products were computed (landscape.hessian.spectrum.HessianProblem.path)
+    )
     threads: int = 0  # torch CPU threads the analysis ran with
 
     @property

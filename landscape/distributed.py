@@ -7,7 +7,7 @@ only uses it. Two kinds of work are split:
   holds the full :class:`~landscape.results.LandscapeSample` a single process would have produced;
 - Hessian-vector products: each rank back-propagates over its block of the evaluation subset with weights
   ``len(batch) / N`` (N = the whole subset), and the blocks' products are summed, so H v is the single-process one
-  up to floating-point rounding (see :class:`landscape.hessian.HessianProblem`).
+  up to floating-point rounding (see :class:`landscape.hessian.spectrum.HessianProblem`).
 
 Failure contract: work between two collectives runs inside :meth:`Comm.run` (or folds an error flag into the
 collective itself, for HVPs). If any rank raises, *every* rank raises :class:`RankFailure` naming the failed

@@ -38,6 +38,14 @@ class EvalSubset:
             return self
         return EvalSubset(self.x[:n], self.y[:n], self.indices[:n], self.source)
 
+    def block(self, rank: int, world_size: int) -> "EvalSubset":
+        """Rank ``rank``'s contiguous block of the examples (:func:`landscape.distributed.block_indices`)."""
+        from .distributed import block_indices
+
+        idx = block_indices(len(self), rank, world_size)
+        lo, hi = (int(idx[0]), int(idx[-1]) + 1) if len(idx) else (0, 0)
+        return EvalSubset(self.x[lo:hi], self.y[lo:hi], self.indices[lo:hi], self.source)
+
 
 DEFAULT_N_EVAL = 1000  # the evaluation subset's size everywhere (analyze, compare, demo, the callback)
 

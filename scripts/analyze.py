@@ -191,9 +191,9 @@ def result_names(checkpoints: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, summary_row
     from landscape.distributed import RankFailure
-    from landscape.history import epoch_of, history_row, write_history
-    from landscape.report import dc_vs_analytic, format_table
-    from landscape.writing import clear_stale, write_summary
+    from landscape.report.figures import dc_vs_analytic, format_table
+    from landscape.report.history import epoch_of, history_row, write_history
+    from landscape.report.writing import clear_stale, write_summary
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
 def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = "", html: bool = False):
     """Analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last)."""
     from landscape.analysis import analyze_model
-    from landscape.writing import write_analysis
+    from landscape.report.writing import write_analysis
 
     result = analyze_model(net, data, opts, progress=not quiet, comm=comm, label=label)
     comm.run("writing the results", lambda: write_analysis(result, folder, label, html=html) if comm.is_zero else None)

@@ -57,9 +57,9 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.paths import interpolate, interpolation_figure
-    from landscape.plots import save
-    from landscape.writing import clear_stale
+    from landscape.report.plots import save
+    from landscape.report.writing import clear_stale
+    from landscape.sampling.paths import interpolate, interpolation_figure
     from models.registry import describe
 
     if args.points < 2 or args.extend > 10:

@@ -24,10 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.history import epoch_of
-    from landscape.paths import trajectory, trajectory_figure
-    from landscape.plots import save
-    from landscape.writing import clear_stale
+    from landscape.report.history import epoch_of
+    from landscape.report.plots import save
+    from landscape.report.writing import clear_stale
+    from landscape.sampling.paths import trajectory, trajectory_figure
     from models.registry import describe
 
     from .interpolate import load_checkpoints

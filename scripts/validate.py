@@ -53,7 +53,7 @@ def train_digits(name: str, seed: int, epochs: int = 30):
 def net_plans(quick: bool, seed: int, progress) -> list:
     """MLP and ConvNet: every direction kind; ResNet-8 with and without skips: filter and saddle (mixed) slices."""
     from landscape.evaluation import evaluation_subset
-    from landscape.slice_validation import NET_DIRECTIONS, NetPlan
+    from landscape.validation.slices import NET_DIRECTIONS, NetPlan
 
     plans = []
     for name in NETS:
@@ -76,11 +76,11 @@ def net_plans(quick: bool, seed: int, progress) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.plots import estimate_vs_truth, slice_agreement
+    from landscape.report.plots import estimate_vs_truth, slice_agreement
+    from landscape.report.writing import clear_stale
     from landscape.results import atomic_write_csv
-    from landscape.validation import COLUMNS, Config, target_rows
-    from landscape.validation import run as run_benchmark
-    from landscape.writing import clear_stale
+    from landscape.validation.benchmarks import COLUMNS, Config, target_rows
+    from landscape.validation.benchmarks import run as run_benchmark
 
     out = output_folder(args.out)
     clear_stale([out / "validation.csv", out / "targets.csv"])

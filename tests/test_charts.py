@@ -5,9 +5,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from landscape import manifolds as mf
-from landscape.charts import patch_graph, quadric_charts, walk_w1
-from landscape.graphs import KnnGraph, knn_graph, transition_matrix
+from landscape.curvature.charts import patch_graph, quadric_charts, walk_w1
+from landscape.curvature.graphs import KnnGraph, knn_graph, transition_matrix
+from landscape.validation import manifolds as mf
 
 
 def _patches(X, queries, m):
@@ -112,7 +112,7 @@ def test_denoised_cloud_keeps_the_surface_edge_lengths():
 
 
 def test_plane_reads_exactly_zero():
-    from landscape.diffusion import comparison
+    from landscape.curvature.diffusion import comparison
 
     for d in (2, 3):
         plane = mf.sadspheres("plane", 1500, d, seed=1)
@@ -120,7 +120,7 @@ def test_plane_reads_exactly_zero():
 
 
 def test_knn_smooth_is_the_neighbourhood_mean():
-    from landscape.diffusion import knn_smooth
+    from landscape.curvature.diffusion import knn_smooth
 
     X = np.column_stack([np.arange(12.0) ** 1.5, np.zeros(12)])  # distinct gaps: no ties among neighbours
     v = np.arange(12.0) ** 2
@@ -140,7 +140,7 @@ def test_curvature_field_tracks_the_torus(seed):
     Pearson 0.984–0.986 at 1,500 points; the published best is 0.979)."""
     from scipy.stats import pearsonr
 
-    from landscape.diffusion import comparison, knn_smooth
+    from landscape.curvature.diffusion import comparison, knn_smooth
 
     m = mf.torus(1500, seed=seed)
     field = knn_smooth(m.X, comparison(m.X, "tangent", intrinsic_dim=2), 30)

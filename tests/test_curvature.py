@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from landscape import manifolds as mf
-from landscape.diffusion import comparison, estimate_intrinsic_dim, laziness
-from landscape.graphs import PointCloudError, knn_graph, transition_matrix
-from landscape.ollivier import ollivier_ricci
+from landscape.curvature.diffusion import comparison, estimate_intrinsic_dim, laziness
+from landscape.curvature.graphs import PointCloudError, knn_graph, transition_matrix
+from landscape.curvature.ollivier import ollivier_ricci
+from landscape.validation import manifolds as mf
 
 N = 2000
 
@@ -160,7 +160,7 @@ def test_manifold_ground_truth():
 
 
 def test_tail_truncation_changes_little():
-    from landscape import graphs
+    from landscape.curvature import graphs
 
     m = mf.quadric_graph(1500, np.diag([1.0, -1.0]), seed=2)
     q = np.arange(0, 1500, 50)
@@ -172,8 +172,8 @@ def test_tail_truncation_changes_little():
 
 
 def test_validation_benchmark_rows(tmp_path):
-    from landscape.plots import estimate_vs_truth
-    from landscape.validation import COLUMNS, Config, run, target_rows
+    from landscape.report.plots import estimate_vs_truth
+    from landscape.validation.benchmarks import COLUMNS, Config, run, target_rows
 
     cfg = Config(
         n_surface=400, n_queries=25, clouds=1, sad_dims=(2,), quad_dims=(2,), lg_dims=(2,), lg_ns=(300,), lg_clouds=2
@@ -206,7 +206,7 @@ def test_validate_cli_rejects_file_as_out(tmp_path, capsys):
 
 
 def test_validation_sweep_rows():
-    from landscape.validation import Config, sweep
+    from landscape.validation.benchmarks import Config, sweep
 
     cfg = Config(
         n_surface=400, clouds=1, sweep_ts=(10,), sweep_bandwidths=(3.0,), sweep_patches=(200,), sweep_cs=(0.3,)

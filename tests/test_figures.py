@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from callbacks.landscape import LandscapeCallback
-from landscape.directions import Directions
 from landscape.evaluation import EvalSubset
-from landscape.paths import interpolate, pca_plane, trajectory
-from landscape.radius import auto_radius
-from landscape.sampling import evaluate
+from landscape.sampling.directions import Directions
+from landscape.sampling.paths import interpolate, pca_plane, trajectory
+from landscape.sampling.radius import auto_radius
+from landscape.sampling.sampler import evaluate
 from models import build_model, model_config
 from models.datamodule import ImageDataModule
 from scripts import cli
@@ -110,7 +110,7 @@ def test_auto_radius_on_an_analytic_loss():
 
 def test_interactive_surface_is_standalone(tmp_path):
     from landscape.analysis import AnalysisOptions, analyze_model
-    from landscape.interactive import surface_html
+    from landscape.report.interactive import surface_html
 
     net = build_model(model_config("mlp", (1, 8, 8), 10, widths=[8]))
     opts = AnalysisOptions(n_samples=40, grid_points=5, hessian=False, jackknife=0)

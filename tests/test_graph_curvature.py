@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from landscape.graph_curvature import graph_curvature
+from landscape.curvature.slice_geometry import graph_curvature
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.density import hessian_density
-from landscape.graph_curvature import graph_curvature
-from landscape.hessian import (
+from landscape.curvature.slice_geometry import graph_curvature
+from landscape.hessian.density import hessian_density
+from landscape.hessian.pyhessian_tools import pyhessian_top_eigenvalues, pyhessian_trace
+from landscape.hessian.spectrum import (
     HessianProblem,
     exact_hessian,
     extreme_eigenvalues,
@@ -15,7 +16,6 @@ from landscape.hessian import (
     power_iteration,
     projected_hessian,
 )
-from landscape.pyhessian_tools import pyhessian_top_eigenvalues, pyhessian_trace
 
 from .references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
@@ -186,7 +186,7 @@ def test_both_hvp_paths_against_the_exact_hessian(mlp_and_exact, reuse):
 def test_hvp_path_is_chosen_from_memory(mlp_and_exact):
     model, data, _, _ = mlp_and_exact
     assert HessianProblem(model, data).reuse_graph  # a small MLP's graph fits the budget
-    import landscape.hessian as hessian
+    import landscape.hessian.spectrum as hessian
 
     budget = hessian.GRAPH_BUDGET
     try:

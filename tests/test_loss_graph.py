@@ -4,12 +4,12 @@ saddles, steep and anisotropic slices, any sample count, any loss unit, and trai
 import numpy as np
 import pytest
 
-from landscape import manifolds as mf
-from landscape.coordinates import ball
-from landscape.graph_curvature import graph_curvature
-from landscape.graphs import PointCloudError
-from landscape.loss_graph import default_loss_patch, loss_graph_curvature, min_samples, relief_scale
-from landscape.polyfit import Monomials, fit, fit_degree
+from landscape.curvature.graphs import PointCloudError
+from landscape.curvature.loss_graph import default_loss_patch, loss_graph_curvature, min_samples, relief_scale
+from landscape.curvature.polyfit import Monomials, fit, fit_degree
+from landscape.curvature.slice_geometry import graph_curvature
+from landscape.sampling.coordinates import ball
+from landscape.validation import manifolds as mf
 
 
 def slice_of(A, n, seed=0, radius=1.0, g=None, cubic=0.0):
@@ -65,7 +65,7 @@ def test_polynomial_fit_derivatives_and_ray_integral_are_exact():
 def test_chart_radius_is_the_geodesic_distance_to_second_order_in_the_relief():
     """|v| (the ground distance on both sides) equals the length of the graph over the straight segment, which is
     the geodesic distance to O(s⁴); a chord misses it at O(s²) for bowls and saddles alike."""
-    from landscape.loss_graph import _chart
+    from landscape.curvature.loss_graph import _chart
 
     A, g = np.array([[3.0, 1.0], [1.0, -2.0]]), np.array([0.4, -0.3])
     u, f = slice_of(A, 120, seed=3, g=g)

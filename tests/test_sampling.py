@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from landscape.coordinates import ball, grid, make_coordinates, shells
-from landscape.directions import filter_normalize, make_directions
-from landscape.hessian import HessianProblem, lanczos_eigen, projected_hessian
+from landscape.hessian.spectrum import HessianProblem, lanczos_eigen, projected_hessian
 from landscape.params import trainable
 from landscape.results import LandscapeSample
-from landscape.sampling import sample_landscape
+from landscape.sampling.coordinates import ball, grid, make_coordinates, shells
+from landscape.sampling.directions import filter_normalize, make_directions
+from landscape.sampling.sampler import sample_landscape
 from models import build_model, model_config
 
 from .references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
@@ -184,7 +184,7 @@ def test_first_layer_shortcut_is_exact(freeze_first):
 
 
 def test_first_layer_detection():
-    from landscape.first_layer import first_parametrised_module
+    from landscape.sampling.first_layer import first_parametrised_module
 
     x = torch.zeros(2, 1, 8, 8)
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))

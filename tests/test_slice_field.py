@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from landscape.analysis import AnalysisOptions, analyze_model, field_rows
-from landscape.coordinates import ball
-from landscape.directions import make_directions
-from landscape.graph_curvature import graph_curvature
-from landscape.hessian import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
+from landscape.curvature.slice_curvature import compare_slice
+from landscape.curvature.slice_geometry import graph_curvature
+from landscape.hessian.slice_field import SliceField, slice_field
+from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
 from landscape.losses import cross_entropy
 from landscape.params import flatten, trainable, unflatten
 from landscape.results import LandscapeSample
-from landscape.slice_curvature import compare_slice
-from landscape.slice_field import SliceField, slice_field
+from landscape.sampling.coordinates import ball
+from landscape.sampling.directions import make_directions
 
 from .references import digits_subset, small_mlp
 
@@ -157,8 +157,8 @@ def test_options_are_checked_when_built(change, message):
 def test_net_slice_validation_rows(mlp):
     """The trained-net section of `landscape validate` on a tiny plan: every slice and sample count gets its centre
     verdict against the exact field, and the field Spearman at the field sample count."""
-    from landscape.slice_validation import NetPlan, net_rows, sample_cases
-    from landscape.validation import Config
+    from landscape.validation.benchmarks import Config
+    from landscape.validation.slices import NetPlan, net_rows, sample_cases
 
     model, data = mlp
     plan = NetPlan("mlp", model, data, ("filter0", "hessian-mixed"), (0.3,), (60, 120), 120)
@@ -177,7 +177,7 @@ def test_finite_difference_centre_matches_autograd_on_a_smooth_net(mlp):
     """The Tanh reference MLP is smooth: central differences of the loss at step 1e-3 reproduce autograd's slice
     gradient and Hessian to 1e-4 (the stencil's own truncation, f‴h²/6, is 1.5e-5 of the gradient here); for k = 3
     the mixed second derivatives come from the corner stencil."""
-    from landscape.slice_field import finite_difference_centre
+    from landscape.hessian.slice_field import finite_difference_centre
 
     model, data = mlp
     for k in (2, 3):

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation import EvalSubset
 from .directions import Directions
-from .evaluation import EvalSubset
-from .sampling import sample_landscape
+from .sampler import sample_landscape
 
 LOSS_FLOOR = 0.05  # below this centre loss the rise is measured against 0.05 (a near-zero loss has no scale)
 R_MIN, R_MAX = 1e-4, 100.0

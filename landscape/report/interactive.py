@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import atomic_write_bytes
+from ..results import atomic_write_bytes
 
 
 def surface_html(result, path: str | Path, title: str = "") -> Path:
@@ -14,7 +14,7 @@ def surface_html(result, path: str | Path, title: str = "") -> Path:
     3-D surface, log10 loss as height and colour, with the sampled points and the trained point on it."""
     import plotly.graph_objects as go
 
-    from .report import step_unit, surface_grid
+    from .figures import step_unit, surface_grid
 
     if result.surface is None:
         raise ValueError("no 2-D surface in this result (grid_points = 0 or k ≠ 2)")

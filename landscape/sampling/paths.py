@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation import EvalSubset
+from ..losses import cross_entropy
+from ..params import flatten, trainable
+from ..results import LandscapeSample, atomic_write_csv, atomic_write_json
 from .coordinates import grid
 from .directions import Directions
-from .evaluation import EvalSubset
-from .losses import cross_entropy
-from .params import flatten, trainable
-from .results import LandscapeSample, atomic_write_csv, atomic_write_json
-from .sampling import evaluate, sample_landscape
+from .sampler import evaluate, sample_landscape
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -172,7 +172,7 @@ def trajectory(
 def interpolation_figure(path: Interpolation, title: str = ""):
     """Loss (log scale, left) and accuracy (right) along the line, the end points marked, the straight line between
     the end losses dashed and the barrier drawn as an arrow at its α."""
-    from .plots import plt
+    from ..report.plots import plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     ax.plot(path.alphas, path.losses, "o-", ms=3, color="tab:blue", label="loss")
@@ -203,7 +203,7 @@ def trajectory_figure(t: Trajectory, title: str = ""):
     checkpoint labelled; the axes say how much of the path's variance each component holds."""
     from matplotlib.colors import LogNorm
 
-    from .plots import plt
+    from ..report.plots import plt
 
     fig, ax = plt.subplots(figsize=(7.2, 6))
     if t.surface is not None:

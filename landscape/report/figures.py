@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import AnalysisResult
+from ..analysis import AnalysisResult
+from ..curvature.slice_curvature import SMOOTH_K
 from .plots import agreement_axes, plt, save, symlog_axis
-from .slice_curvature import SMOOTH_K
 
 
 def surface_grid(surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,7 +81,7 @@ def _run_title(result: AnalysisResult, label: str) -> str:
 def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = "", html: bool = False) -> list[Path]:
     """surface.png (2-D + 1-D), density.png, field.png (diffusion vs exact curvature field of the slice) and
     agreement.png (the centre values side by side with the verdict); ``label`` names the model/checkpoint/epoch.
-    ``html``: also surface.html, the interactive 3-D surface (:mod:`landscape.interactive`, about 5 MB)."""
+    ``html``: also surface.html, the interactive 3-D surface (:mod:`landscape.report.interactive`, about 5 MB)."""
     folder = Path(folder)
     written = []
     if result.surface is not None and np.isfinite(result.surface.losses).sum() >= 4:  # else nothing to draw

@@ -11,24 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis import CURVATURE_METRICS, HESSIAN_METRICS
+from ..results import atomic_write_csv
 from .plots import plt, save, symlog_axis
-from .results import atomic_write_csv
 
 HISTORY_COLUMNS = [
     "epoch",
     "step",
     "checkpoint",
-    "loss_center",
     "acc_center",
-    "lambda_max",
-    "lambda_min",
-    "trace",
-    "dc_scalar",
-    "dc_scalar_se",
-    "analytic_scalar",
-    "analytic_scalar_reach",
-    "fd_scalar",
-    "dc_sign_agrees",
+    *HESSIAN_METRICS,
+    *CURVATURE_METRICS,
     "directions",
     "radius",
 ]
@@ -39,7 +32,7 @@ def history_row(epoch: int, result: Any, step: int | None = None, checkpoint: st
     """One row from an :class:`~landscape.analysis.AnalysisResult` (NaN where a quantity was not computed)."""
     s = result.scalars
     row: dict[str, Any] = {"epoch": int(epoch), "step": "" if step is None else int(step), "checkpoint": checkpoint}
-    for key in HISTORY_COLUMNS[3:-2]:
+    for key in ["acc_center", *HESSIAN_METRICS, *CURVATURE_METRICS]:
         row[key] = float(s.get(key, np.nan))
     row["directions"], row["radius"] = result.options["directions"], result.options["radius"]
     return row

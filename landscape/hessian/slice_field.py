@@ -3,7 +3,7 @@
 For f(u) = L(θ* + D u) the gradient g(u) = D ∇L and the k×k Hessian A(u) = D H Dᵀ are derivatives in the k slice
 coordinates, so autograd on those k numbers gives both exactly: one backward pass for g and k more (through the
 first one's graph) for the rows of A, per point — far cheaper than P-dimensional Hessian-vector products. From
-them :func:`landscape.graph_curvature.graph_curvature` gives the scalar, Gauss–Kronecker and mean curvature of
+them :func:`landscape.curvature.slice_geometry.graph_curvature` gives the scalar, Gauss–Kronecker and mean curvature of
 the graph of s·f at every sample: the field a pointwise diffusion estimate must follow.
 """
 
@@ -18,12 +18,12 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from .directions import Directions
-from .distributed import Comm
-from .evaluation import EvalSubset
-from .graph_curvature import graph_curvature
-from .losses import cross_entropy
-from .params import preserved_state, trainable, unflatten
+from ..curvature.slice_geometry import graph_curvature
+from ..distributed import Comm
+from ..evaluation import EvalSubset
+from ..losses import cross_entropy
+from ..params import preserved_state, trainable, unflatten
+from ..sampling.directions import Directions
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FD_STEP = 0.05  # the finite-difference reference's step at the trained point, as a fraction of the sampling radius
@@ -159,7 +159,7 @@ def finite_difference_centre(
     slice's curvature at the scale ``step``, creases included (digits ResNet-8 at its trained point: 3–5 × the
     autograd second derivative, the same from step 0.0025 to 0.025; MLP: within 1–2 %).
     """
-    from .sampling import sample_on_ranks
+    from ..sampling.sampler import sample_on_ranks
 
     k = directions.k
     pts = [np.zeros(k)]

@@ -17,13 +17,13 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from ..distributed import Comm, block_indices
+from ..evaluation import EvalSubset
+from ..losses import cross_entropy
+from ..params import num_params, preserved_state, trainable, unflatten
+from ..results import LandscapeSample
 from .directions import Directions
-from .distributed import Comm, block_indices
-from .evaluation import EvalSubset
 from .first_layer import try_first_layer_cache
-from .losses import cross_entropy
-from .params import num_params, preserved_state, trainable, unflatten
-from .results import LandscapeSample
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 STRATEGIES = ("auto", "inplace", "vmap")
@@ -146,7 +146,7 @@ def sample_landscape(
 
     ``shard=(rank, world_size)`` evaluates only that block of rows (:func:`landscape.distributed.block_indices`).
     ``shortcut`` lets the in-place strategy reuse precomputed first-layer terms (exact, see
-    :mod:`landscape.first_layer`). ``desc`` labels the progress bar (the model and the phase). The model's
+    :mod:`landscape.sampling.first_layer`). ``desc`` labels the progress bar (the model and the phase). The model's
     parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)

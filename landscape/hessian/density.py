@@ -79,7 +79,7 @@ def slq(matvec: Callable[[np.ndarray], np.ndarray], n: int, n_starts: int = 4, s
 
 
 def hessian_density(problem, n_starts: int = 4, steps: int = 80, seed: int = 0) -> SpectralDensity:
-    """SLQ on a :class:`landscape.hessian.HessianProblem`."""
+    """SLQ on a :class:`landscape.hessian.spectrum.HessianProblem`."""
 
     def mv(x: np.ndarray) -> np.ndarray:
         return problem.hvp(torch.from_numpy(x)).double().numpy()

@@ -1,22 +1,26 @@
 """Both curvature views of one sampled slice, side by side, with a verdict (SPEC §4, §4b, §5b).
 
-Diffusion curvature of the sampled loss graph (:mod:`landscape.loss_graph`) at the trained point, its uncertainty
-and its field over the samples; the exact curvature of the same graph at the same scale (:mod:`landscape.slice_field`)
-at the centre, over the region the walk covers, and at every sample. Curvatures are reported as R(s)/s², the scalar
-curvature of the graph of s·f divided by s²: at the estimator's small relief this is the loss unit's own scalar
-curvature (2 det A/W⁴ → 2 det A for two directions), comparable across models and runs.
+Diffusion curvature of the sampled loss graph (:mod:`landscape.curvature.loss_graph`) at the trained point, its
+uncertainty and its field over the samples; the exact curvature of the same graph at the same scale
+(:mod:`landscape.hessian.slice_field`) at the centre, over the region the walk covers, and at every sample.
+Curvatures are reported as R(s)/s², the scalar curvature of the graph of s·f divided by s²: at the estimator's
+small relief this is the loss unit's own scalar curvature (2 det A/W⁴ → 2 det A for two directions), comparable
+across models and runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from .diffusion import knn_smooth
 from .loss_graph import LossGraphCurvature, loss_graph_curvature, min_samples
-from .slice_field import SliceField
+
+if TYPE_CHECKING:  # the curvature package imports numpy only; the exact field comes from the Hessian side
+    from ..hessian.slice_field import SliceField
 
 SMOOTH_K = 30  # the diffusion field is averaged over this many nearest samples before it is compared
 FLOAT32_SPREAD = 1e-5  # losses that change by less than this fraction over the slice are float32 rounding

@@ -8,7 +8,7 @@ The comparison form k_t = 1 − W1(δx, p^t_cloud)/W1(δx, p^t_flat), made right
   the estimate is of lim_{s→0} R(s)/s², which is (tr A)² − ‖A‖²_F at a critical point and 2 det A/W⁴ → 2 det A for
   k = 2 at every point; its sign is the sign of R(s) for every s when k = 2 and at critical points.
 - **An exact flat copy.** Each query's patch (its ``patch`` nearest samples in u) gets a polynomial model f̂ of the
-  loss (:mod:`landscape.polyfit`), and the chart is the loss graph's geodesic normal coordinates to O(s²):
+  loss (:mod:`landscape.curvature.polyfit`), and the chart is the loss graph's geodesic normal coordinates to O(s²):
   v = G_q^{1/2} (Δu + s² ∫₀¹ (1 − τ) ∇f̂(u_q + τΔu) ∂²_τ f̂(u_q + τΔu) dτ), G_q = I + s² g_q g_qᵀ.
   ``|v|`` is the geodesic distance from the query, used as the ground distance on BOTH sides (a chord is shorter
   than the geodesic by s²κ_r²r³/24 for bowls and saddles alike; with one steep direction that sign-blind term
@@ -71,7 +71,7 @@ def relief_scale(coords: np.ndarray, losses: np.ndarray, relief: float = RELIEF,
 @dataclass
 class LossGraphCurvature:
     """Per query: ``comparison`` k_t (SPEC §5b) at ``scale``; ``scalar`` the calibrated estimate of R(s)/s², in the
-    units of :meth:`landscape.slice_field.SliceField.curvature` divided by s²; ``reach_index``/``reach_weight``
+    units of :meth:`landscape.hessian.slice_field.SliceField.curvature` divided by s²; ``reach_index``/``reach_weight``
     (queries, patch) the cloud walk's distribution after t steps, for the exact field averaged over the region
     the walk covers (:meth:`reach_average`); ``fit_residual`` how well the patch's polynomial (the chart) fits the
     losses, relative to their range."""
@@ -153,7 +153,7 @@ def loss_graph_curvature(
     ``coords`` (n, k_dirs) are the slice coordinates u, ``losses`` (n,) the finite losses f(u). ``scale`` overrides
     the relief rule (:func:`relief_scale`, centred on the first query); ``k`` kNN neighbours
     (:func:`default_neighbours`); ``patch`` samples per query (:func:`default_loss_patch`); ``t`` walk steps
-    (:func:`landscape.charts.walk_steps`). Module docstring for the method.
+    (:func:`landscape.curvature.charts.walk_steps`). Module docstring for the method.
     """
     u = check_cloud(coords, 1, "slice coordinates")
     f = np.asarray(losses, dtype=np.float64).reshape(-1)

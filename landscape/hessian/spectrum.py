@@ -15,9 +15,9 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from .distributed import Comm, sum_with_errors
-from .evaluation import EvalSubset
-from .params import flatten, preserved_state, trainable, unflatten
+from ..distributed import Comm, sum_with_errors
+from ..evaluation import EvalSubset
+from ..params import flatten, preserved_state, trainable, unflatten
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -70,7 +70,7 @@ class HessianProblem:
         comm: Comm | None = None,
         reuse_graph: bool | None = None,
     ):
-        from .sampling import activation_numel
+        from ..sampling.sampler import activation_numel
 
         if len(data) == 0:
             raise ValueError("the evaluation subset is empty")
@@ -78,9 +78,7 @@ class HessianProblem:
         self.per_input = activation_numel(model, data.x[:1])
         self.batch_size = batch_size or chunk_size(self.per_input)
         self.comm = comm or Comm()
-        blk = self.comm.block(len(data))
-        lo, hi = (int(blk[0]), int(blk[-1]) + 1) if len(blk) else (0, 0)
-        self.local = EvalSubset(data.x[lo:hi], data.y[lo:hi], data.indices[lo:hi], data.source)
+        self.local = data.block(self.comm.rank, self.comm.world_size)
         self.params = [p for _, p in trainable(model)]
         self.num_params = sum(p.numel() for p in self.params)
         self.n_hvp = 0

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .results import atomic_write_csv, current_umask
+from ..results import atomic_write_csv, current_umask
 
 RESULT_MARK = "results.json"  # present only in a complete analysis folder
 _OURS = {".png", ".npz", ".json", ".csv", ".html"}
@@ -39,7 +39,7 @@ def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bo
     try:
         os.chmod(staging, 0o777 & ~current_umask())
         if figures:
-            from .report import analysis_figures
+            from .figures import analysis_figures
 
             analysis_figures(result, staging, label, html=html)
         result.save(staging)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .params import flatten, num_params, trainable
+from ..params import flatten, num_params, trainable
 
 KINDS = ("gaussian", "filter", "hessian", "full")
 
@@ -97,7 +97,8 @@ def make_directions(
     orthogonal: bool = False,
     eigenvectors: torch.Tensor | np.ndarray | None = None,
 ) -> Directions:
-    """Build D. ``hessian`` takes ``eigenvectors`` (k, P), e.g. from :func:`landscape.hessian.lanczos_eigen`."""
+    """Build D. ``hessian`` takes ``eigenvectors`` (k, P), e.g. from
+    :func:`landscape.hessian.spectrum.lanczos_eigen`."""
     P = num_params(model)
     meta: dict[str, Any] = {"seed": int(seed), "bias_mode": bias_mode, "orthogonal": bool(orthogonal)}
     if kind not in KINDS:
@@ -109,7 +110,7 @@ def make_directions(
         raise ValueError(f"number of directions must be ≥ 1, got {k}")
     if kind == "hessian":
         if eigenvectors is None:
-            raise ValueError("hessian directions need eigenvectors (compute them with landscape.hessian)")
+            raise ValueError("hessian directions need eigenvectors (compute them with landscape.hessian.spectrum)")
         m = torch.as_tensor(np.asarray(eigenvectors), dtype=torch.float32).reshape(-1, P)[:k]
         m = m / m.norm(dim=1, keepdim=True)
         meta.pop("seed")

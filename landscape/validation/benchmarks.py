@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
+from ..curvature.charts import default_patch, walk_steps
+from ..curvature.diffusion import comparison, knn_smooth, laziness
+from ..curvature.ollivier import ollivier_ricci
 from . import manifolds as mf
-from .charts import default_patch, walk_steps
-from .diffusion import comparison, knn_smooth, laziness
-from .ollivier import ollivier_ricci
 
 ANCHORS = {
     ("sadspheres", "sign_accuracy"): 0.945,
@@ -93,7 +93,7 @@ def estimators(
     cfg: Config, t: int | None = None, bandwidth: float | None = None, patch: int | None = None, c: float | None = None
 ) -> dict[str, Callable]:
     """name → f(manifold, queries) → estimates at those rows (the tangent form's t follows its patch, see
-    :func:`landscape.charts.walk_steps`, unless ``c`` sets that rule's constant)."""
+    :func:`landscape.curvature.charts.walk_steps`, unless ``c`` sets that rule's constant)."""
     t_cube, bw = t or cfg.t, bandwidth or cfg.bandwidth
 
     def tangent(m, q):
@@ -340,9 +340,9 @@ def robustness_benchmarks(cfg: Config, progress: Callable[[str], None] = print) 
 
 
 def loss_graph_benchmarks(cfg: Config, nets: list | None, progress: Callable[[str], None] = print) -> None:
-    """Random quadric slices (k × n × loss unit) and, given trained nets (:class:`landscape.slice_validation.NetPlan`),
+    """Random quadric slices (k × n × loss unit) and, given trained nets (:class:`landscape.validation.slices.NetPlan`),
     their slices: the loss-graph estimator against the exact curvature of the same slice (issue 11's targets)."""
-    from .slice_validation import net_rows, quadric_rows, sample_cases
+    from .slices import net_rows, quadric_rows, sample_cases
 
     quadric_rows(cfg.lg_dims, cfg.lg_ns, cfg.lg_units, cfg.lg_clouds, cfg.seed, cfg.add, progress)
     for plan in nets or []:

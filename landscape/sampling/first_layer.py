@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..evaluation import EvalSubset
+from ..params import trainable
 from .directions import Directions
-from .evaluation import EvalSubset
-from .params import trainable
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

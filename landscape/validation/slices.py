@@ -1,7 +1,7 @@
 """Validation of the loss-graph estimator on its real subject (SPEC §4b, §5d): sampled slices of trained nets along
 random filter-normalised and Hessian-eigenvector directions (bowls and saddles, steep and shallow, 100 to 2,000
 samples), and random quadric slices in k = 2..5 directions at several sample counts and loss units. Every number
-is compared with the exact curvature of the same slice at the estimator's scale (:mod:`landscape.slice_field`).
+is compared with the exact curvature of the same slice at the estimator's scale (:mod:`landscape.hessian.slice_field`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import numpy as np
 from scipy.stats import spearmanr
 from torch import nn
 
-from .coordinates import ball
-from .diffusion import knn_smooth
-from .directions import make_directions
-from .evaluation import EvalSubset
-from .graph_curvature import graph_curvature
-from .hessian import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
-from .loss_graph import default_loss_patch, loss_graph_curvature
+from ..curvature.diffusion import knn_smooth
+from ..curvature.loss_graph import default_loss_patch, loss_graph_curvature
+from ..curvature.slice_curvature import SMOOTH_K
+from ..curvature.slice_geometry import graph_curvature
+from ..evaluation import EvalSubset
+from ..hessian.slice_field import FD_STEP, finite_difference_centre, slice_field
+from ..hessian.spectrum import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
+from ..sampling.coordinates import ball
+from ..sampling.directions import make_directions
+from ..sampling.sampler import sample_landscape
 from .manifolds import random_quadric
-from .sampling import sample_landscape
-from .slice_curvature import SMOOTH_K
-from .slice_field import FD_STEP, finite_difference_centre, slice_field
 
 NET_DIRECTIONS = ("filter0", "filter1", *EIGEN_DIRECTIONS)
 VARYING_CV = 0.25  # field Spearman is counted where the exact field's std/|mean| is at least this

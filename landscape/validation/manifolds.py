@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph_curvature import graph_curvature
+from ..curvature.slice_geometry import graph_curvature
 
 
 @dataclass

@@ -4,7 +4,8 @@
 - parameters, gradients, buffers and train/eval modes are restored afterwards (PyHessian leaves eval mode on);
 - its random vectors are drawn inside ``torch.random.fork_rng`` so the caller's RNG stream is untouched;
 - tolerance defaults to 1e-6 (its 1e-3 default gives ~4 % error on close eigenvalues);
-- it returns the largest |λ|, not the largest λ: use :func:`landscape.hessian.extreme_eigenvalues` for λmax/λmin.
+- it returns the largest |λ|, not the largest λ: use :func:`landscape.hessian.spectrum.extreme_eigenvalues`
+  for λmax/λmin.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from .evaluation import EvalSubset
-from .params import preserved_state
+from ..evaluation import EvalSubset
+from ..params import preserved_state
 
 
 def _build(model: nn.Module, data: EvalSubset, loss_fn: Callable, batch_size: int):

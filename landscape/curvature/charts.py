@@ -34,7 +34,7 @@ def quadric_charts(
     query's foot on both sides. A chord is shorter than the geodesic by κ_r²r³/24 for bowls and saddles alike; the
     third-order chart's own radius has no such bias but fails where a patch spans more than about 1/κ (the tips
     of the 3:2:1 ellipsoid at 1,500 points: Pearson 0.89 with chords, ≈ 0 with chart radii), so general clouds keep
-    chords. Loss graphs have an exact chart and use geodesic radii (:mod:`landscape.loss_graph`).
+    chords. Loss graphs have an exact chart and use geodesic radii (:mod:`landscape.curvature.loss_graph`).
     """
     B, m, D = local.shape
     n_fit = min(m, n_fit or max(60, 3 * (1 + d + d * (d + 1) // 2)))

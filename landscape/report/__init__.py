@@ -1,0 +1,2 @@
+"""Results out: the figures of one analysis and of a comparison (``figures``, on ``plots``), curvature over
+training (``history``), the interactive surface (``interactive``) and the one write path (``writing``)."""

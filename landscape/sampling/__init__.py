@@ -1,0 +1,3 @@
+"""The loss around θ* (SPEC §1–2): directions D (``directions``), sample coordinates u (``coordinates``), the
+loss at θ* + D u (``sampler``, with the exact first-layer shortcut in ``first_layer``), the automatic radius
+(``radius``) and paths between checkpoints (``paths``: interpolation, PCA trajectories)."""
