@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     clear_stale([report / "summary.csv", report / "results.json", report / "dc_vs_analytic.png"])
     rows, results, t_start = [], {}, time.perf_counter()
     for model in ("mlp", "convnet"):
-        cb = LandscapeCallback(AnalysisOptions(seed=args.seed), progress=not args.quiet)
+        # analysed after the first epoch, half way and at the end: curvature over training (history.png)
+        early = (0, args.epochs // 2) if args.epochs >= 3 else ()
+        cb = LandscapeCallback(AnalysisOptions(seed=args.seed), at_epochs=early, progress=not args.quiet)
         settings = TrainSettings(
             out=str(out / model),
             model=model,
