@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .curvature.diffusion import laziness
 from .curvature.loss_graph import default_loss_patch, min_samples
@@ -278,6 +280,18 @@ def _analyze(
         if progress:
             print(f"{tag}{text}", file=sys.stderr, flush=True)
 
+    @contextmanager
+    def hvp_phase(text: str, total: int | None = None) -> Iterator[None]:
+        """A progress bar counting this phase's Hessian-vector products (rate, and an ETA when ``total`` is
+        known: the trace's probes, the density's steps; Lanczos stops at its own tolerance)."""
+        with tqdm(total=total, desc=f"{tag}{text}", unit="HVP", disable=not progress, leave=True) as bar:
+            assert prob is not None
+            prob.progress = bar
+            try:
+                yield
+            finally:
+                prob.progress = None
+
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     prob = HessianProblem(model, data, loss_fn, comm=comm) if (o.hessian or o.directions in EIGEN_DIRECTIONS) else None
@@ -285,8 +299,8 @@ def _analyze(
     eig_values: list[float] = []
     if o.directions in EIGEN_DIRECTIONS:
         assert prob is not None
-        phase(f"Hessian eigenvectors for the {o.directions} directions")
-        eig = eigen_directions(prob, o.directions, o.k, tol=o.tol, seed=o.seed)
+        with hvp_phase(f"Hessian eigenvectors ({o.directions})"):
+            eig = eigen_directions(prob, o.directions, o.k, tol=o.tol, seed=o.seed)
         D = make_directions(model, "hessian", o.k, eigenvectors=eig.eigenvectors)
         eig_values = eig.eigenvalues.tolist()
         if o.directions == "hessian-mixed":  # both ends of the spectrum are already known
@@ -328,16 +342,17 @@ def _analyze(
         assert prob is not None
         t0 = time.perf_counter()
         if "lambda_max" not in s:
-            phase("Hessian λmax and λmin (Lanczos)")
-            s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
+            with hvp_phase("Hessian λmax and λmin (Lanczos)"):
+                s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
         if o.top_k:
-            phase(f"Hessian top {o.top_k} eigenvalues (Lanczos)")
-            result.top_eigenvalues = lanczos_eigen(prob, o.top_k, "LA", tol=o.tol, seed=o.seed).eigenvalues.tolist()
-        phase(f"Hessian trace (Hutchinson, {o.trace_samples} probes)")
-        s["trace"], s["trace_se"] = hutchinson_trace(prob, o.trace_samples, seed=o.seed)
+            with hvp_phase(f"Hessian top {o.top_k} eigenvalues (Lanczos)"):
+                eig = lanczos_eigen(prob, o.top_k, "LA", tol=o.tol, seed=o.seed)
+                result.top_eigenvalues = eig.eigenvalues.tolist()
+        with hvp_phase("Hessian trace (Hutchinson)", o.trace_samples):
+            s["trace"], s["trace_se"] = hutchinson_trace(prob, o.trace_samples, seed=o.seed)
         if o.density_starts:
-            phase(f"Hessian spectral density (SLQ, {o.density_starts} × {o.density_steps} steps)")
-            result.density = hessian_density(prob, o.density_starts, o.density_steps, seed=o.seed)
+            with hvp_phase("Hessian spectral density (SLQ)", o.density_starts * o.density_steps):
+                result.density = hessian_density(prob, o.density_starts, o.density_steps, seed=o.seed)
         times["hessian"] = time.perf_counter() - t0
         phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {times['hessian']:.1f} s)")
     if prob is not None:

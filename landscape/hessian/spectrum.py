@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -82,6 +82,7 @@ class HessianProblem:
         self.params = [p for _, p in trainable(model)]
         self.num_params = sum(p.numel() for p in self.params)
         self.n_hvp = 0
+        self.progress: Any = None  # a tqdm bar to count products on (landscape.analysis sets one per phase)
         if reuse_graph is None:
             reuse_graph = self.graph_bytes() <= GRAPH_BUDGET
         self.reuse_graph = bool(reuse_graph)
@@ -157,6 +158,8 @@ class HessianProblem:
         v = v.to(dtype=self.params[0].dtype, device=self.params[0].device)
         out = sum_with_errors(self.comm, "a Hessian-vector product", lambda: self._local_hvp(v), v)
         self.n_hvp += 1
+        if self.progress is not None:
+            self.progress.update(1)
         return out.cpu()
 
     def operator(self) -> LinearOperator:
