@@ -137,13 +137,13 @@ class HessianProblem:
     def _local_hvp(self, v: torch.Tensor) -> torch.Tensor:
         vs = unflatten(v, self.params)
         out = [torch.zeros_like(p) for p in self.params]
-        if self.reuse_graph:
+        if self.reuse_graph:  # H v = the vector-Jacobian product of the gradient with v (H is symmetric)
             graph = self._gradient_graph()
             with torch.enable_grad():
-                for gs in graph:
-                    dot = sum((g * vi).sum() for g, vi in zip(gs, vs))
-                    hv = torch.autograd.grad(dot, self.params, retain_graph=True, allow_unused=True)
-                    out = [o + (h if h is not None else 0) for o, h in zip(out, hv)]
+                for i, gs in enumerate(graph):
+                    hv = torch.autograd.grad(gs, self.params, grad_outputs=vs, retain_graph=True, allow_unused=True)
+                    hv = [h if h is not None else torch.zeros_like(p) for h, p in zip(hv, self.params)]
+                    out = hv if i == 0 else [o + h for o, h in zip(out, hv)]
             return flatten([o.detach() for o in out])
         with _eval_mode(self.model):
             for x, y in self.local.batches(self.batch_size):
