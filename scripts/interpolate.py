@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_data_arguments, add_model_arguments, fail, nonneg_float, output_folder, positive_int
+from .common import (
+    add_data_arguments,
+    add_model_arguments,
+    fail,
+    model_options,
+    nonneg_float,
+    output_folder,
+    positive_int,
+)
 
 DESCRIPTION = "Loss and accuracy on the straight line between two checkpoints (linear mode connectivity)."
 
@@ -26,7 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_checkpoints(args: argparse.Namespace, paths: list[str]):
-    """(networks, evaluation subset) for checkpoints of one architecture; one error line for any bad one."""
+    """(networks, their config, the evaluation subset) for checkpoints of one architecture; one error line for a
+    missing, corrupt or diverged (NaN/Inf weights) checkpoint or a mix of architectures."""
+    import torch
+
     from models.checkpoints import CheckpointError, load_network
     from models.registry import model_config
 
@@ -34,7 +45,7 @@ def load_checkpoints(args: argparse.Namespace, paths: list[str]):
 
     splits, data = load_eval_data(args)
     try:
-        fallback = model_config(args.model, splits.input_shape, splits.num_classes, **_options(args))
+        fallback = model_config(args.model, splits.input_shape, splits.num_classes, **model_options(args))
     except ValueError as exc:
         fail(str(exc))
     nets, cfgs = [], []
@@ -43,17 +54,13 @@ def load_checkpoints(args: argparse.Namespace, paths: list[str]):
             net, cfg = load_network(path, fallback)
         except CheckpointError as exc:
             fail(str(exc))
+        if not all(bool(torch.isfinite(p).all()) for p in net.state_dict().values() if p.is_floating_point()):
+            fail(f"{path}: holds NaN or infinite weights (training diverged); use an earlier checkpoint")
         nets.append(net)
         cfgs.append(cfg)
     if any(c != cfgs[0] for c in cfgs):
         fail(f"the checkpoints hold different architectures ({cfgs[0]['arch']} …); pass checkpoints of one model")
     return nets, cfgs[0], data
-
-
-def _options(args: argparse.Namespace) -> dict:
-    from .common import model_options
-
-    return model_options(args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -54,6 +54,16 @@ def test_analyze_over_epoch_checkpoints_draws_history(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "an" / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert (tmp_path / "an" / "history.png").is_file()
+    # the path commands on the same run (README "landscape interpolate and landscape trajectory")
+    data = ["--n-eval", "100", "--data", "digits"]
+    assert cli.main(["interpolate", cks[1], cks[0], "--out", str(tmp_path / "line"), "--points", "5", *data]) == 0
+    line = list(csv.DictReader(open(tmp_path / "line" / "interpolation.csv")))
+    assert len(line) == 5 and (tmp_path / "line" / "interpolation.png").is_file()
+    assert cli.main(["trajectory", *cks, "--out", str(tmp_path / "pca"), "--grid", "5", *data]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "pca" / "trajectory.csv")))) == 3
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["trajectory", *cks[:2], "--out", str(tmp_path / "pca2")])
+    assert exc.value.code == 2
 
 
 def test_interpolation_endpoints_and_an_analytic_barrier():
