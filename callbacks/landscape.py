@@ -107,6 +107,8 @@ class LandscapeCallback(pl.Callback):
 
     # ------------------------------------------------------------------ inputs, checked before training starts
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":  # the callback works during fitting only
+            return
         if self.model_attr and not isinstance(getattr(pl_module, self.model_attr, None), torch.nn.Module):
             raise ValueError(f"LandscapeCallback: model_attr={self.model_attr!r} is not an nn.Module of the module")
         data = self.eval_data
@@ -137,7 +139,10 @@ class LandscapeCallback(pl.Callback):
 
             root = self._root(trainer)  # every rank: log_dir is a broadcast under DDP
             if trainer.is_global_zero:
-                write_history(self.history, root, type(self._network(pl_module)).__name__)
+                try:
+                    write_history(self.history, root, type(self._network(pl_module)).__name__)
+                except OSError as exc:  # a full or read-only disk must not turn a finished fit into a crash
+                    print(f"landscape: history figure not written: {exc}", file=sys.stderr, flush=True)
 
     def _root(self, trainer: pl.Trainer) -> Path:
         """``log_dir/dirname``; call it on every rank (``trainer.log_dir`` is a collective under DDP)."""
