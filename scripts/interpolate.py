@@ -64,9 +64,10 @@ def load_checkpoints(args: argparse.Namespace, paths: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
+    from landscape.report.path_figures import interpolation_figure
     from landscape.report.plots import save
     from landscape.report.writing import clear_stale
-    from landscape.sampling.paths import interpolate, interpolation_figure
+    from landscape.sampling.paths import interpolate
     from models.registry import describe
 
     if args.points < 2 or args.extend > 10:
