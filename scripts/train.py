@@ -62,7 +62,9 @@ class TrainSettings:
     strategy: str = "auto"
     devices: int = 1
     num_nodes: int = 1
-    threads: int | None = None  # None: the idle cores (landscape.threads.choose_threads)
+    # None: torch's own setting, so that a seeded run is reproducible (the thread count changes float rounding);
+    # "auto": the idle cores (landscape.threads.choose_threads), which depends on the machine's load
+    threads: int | str | None = None
     quiet: bool = False
 
 
@@ -93,7 +95,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     add_distributed_arguments(p)
     p.add_argument(
-        "--threads", type=threads_value, default="auto", metavar="auto|N", help="torch CPU threads (auto: idle cores)"
+        "--threads",
+        type=lambda text: "auto" if text == "auto" else threads_value(text),
+        default=None,
+        metavar="auto|N",
+        help="torch CPU threads (None: torch's default, reproducible; auto: the idle cores, load-dependent)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -171,6 +177,7 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     ``DataError``/``ValueError`` for bad settings and :class:`TrainingStopped` when SIGTERM ends training early.
     """
     import pytorch_lightning as pl
+    import torch
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
     from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -220,7 +227,12 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     earlier = _read_metrics(out / "metrics.csv") if resume else []
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # Lightning stops at the next batch; see below
     try:
-        with using_threads(choose_threads(None, s.threads)):
+        n = (
+            torch.get_num_threads()
+            if s.threads is None
+            else choose_threads(None, None if s.threads == "auto" else s.threads)
+        )
+        with using_threads(n):
             trainer.fit(module, datamodule=dm, ckpt_path=resume, weights_only=True)
     except SIGTERMException:
         raise TrainingStopped(
