@@ -36,6 +36,7 @@ _PUBLIC = {
     "trajectory": "landscape.sampling.paths",
     "HessianProblem": "landscape.hessian.spectrum",
     "extreme_eigenvalues": "landscape.hessian.spectrum",
+    "estimate_spectrum": "landscape.hessian.krylov_spectrum",
     "hutchinson_trace": "landscape.hessian.spectrum",
     "hessian_density": "landscape.hessian.density",
     "slice_field": "landscape.hessian.slice_field",

@@ -23,15 +23,13 @@ from .curvature.slice_curvature import SliceCurvature, compare_slice
 from .curvature.slice_geometry import graph_curvature
 from .distributed import Comm
 from .evaluation import EvalSubset
-from .hessian.density import SpectralDensity, hessian_density
+from .hessian.density import SpectralDensity
+from .hessian.krylov_spectrum import estimate_spectrum, extremes_run
 from .hessian.slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
 from .hessian.spectrum import (
     EIGEN_DIRECTIONS,
     HessianProblem,
     eigen_directions,
-    extreme_eigenvalues,
-    hutchinson_trace,
-    lanczos_eigen,
 )
 from .losses import cross_entropy
 from .params import num_params
@@ -96,7 +94,8 @@ class AnalysisOptions:
     grid_points: int = 21  # per axis for the 2-D surface plot (0: none)
     hessian: bool = True
     top_k: int = 5
-    trace_samples: int = 30
+    trace_samples: int = 30  # most probes for the deflated trace
+    trace_rtol: float = 0.01  # trace probes stop once the standard error is this fraction of the trace
     density_starts: int = 2
     density_steps: int = 40
     tol: float = 1e-4
@@ -137,6 +136,8 @@ class AnalysisOptions:
             bad(f"grid points per axis must be 0 (none) or 3..201, got {self.grid_points}")
         if not (0 <= self.top_k <= 100 and 1 <= self.trace_samples <= 10_000):
             bad(f"need 0 ≤ top_k ≤ 100 and 1 ≤ trace_samples ≤ 10000; got {self.top_k} and {self.trace_samples}")
+        if not (isinstance(self.trace_rtol, (int, float)) and 0 <= self.trace_rtol < 1):
+            bad(f"trace_rtol (the trace's target relative standard error) must lie in [0, 1), got {self.trace_rtol}")
         if not (0 <= self.density_starts <= 100 and 2 <= self.density_steps <= 1000):
             bad("need 0 ≤ density_starts ≤ 100 and 2 ≤ density_steps ≤ 1000")
         if not 0 <= self.jackknife <= 100:
@@ -178,6 +179,8 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     world_size: int = 1  # processes the work was split over
     hessian_skipped: str = ""  # why the Hessian spectrum was not computed although asked for
+    hessian_warnings: list[str] = field(default_factory=list)  # quantities that missed their tolerance
+    hessian_hvps: dict[str, int] = field(default_factory=dict)  # HVPs per quantity (SpectrumEstimate.n_hvp)
     radius_rule: dict[str, Any] = field(default_factory=dict)  # how an automatic radius was chosen (else empty)
     hessian_path: str = (
         ""  # how the Hessian-vector products were computed (landscape.hessian.spectrum.HessianProblem.path)
@@ -187,7 +190,7 @@ class AnalysisResult:
     @property
     def warnings(self) -> list[str]:
         found = [] if self.slice is None else list(self.slice.warnings)
-        return found + ([self.hessian_skipped] if self.hessian_skipped else [])
+        return found + ([self.hessian_skipped] if self.hessian_skipped else []) + self.hessian_warnings
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +204,7 @@ class AnalysisResult:
             "world_size": self.world_size,
             "radius_rule": self.radius_rule,
             "hessian_path": self.hessian_path,
+            "hessian_hvps": self.hessian_hvps,
             "threads": self.threads,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
@@ -297,14 +301,21 @@ def _analyze(
     prob = HessianProblem(model, data, loss_fn, comm=comm) if (o.hessian or o.directions in EIGEN_DIRECTIONS) else None
     s: dict[str, float] = {}
     eig_values: list[float] = []
+    run = None  # the Lanczos run that the spectrum shares with the eigenvector directions
+    direction_warning = ""
     if o.directions in EIGEN_DIRECTIONS:
         assert prob is not None
-        with hvp_phase(f"Hessian eigenvectors ({o.directions})"):
-            eig = eigen_directions(prob, o.directions, o.k, tol=o.tol, seed=o.seed)
+        with hvp_phase(f"Hessian eigenvectors ({o.directions}, Lanczos)"):
+            eig = eigen_directions(
+                prob, o.directions, o.k, tol=o.tol, seed=o.seed, spectrum_top_k=o.top_k if o.hessian else None
+            )
+        run = eig.run
         D = make_directions(model, "hessian", o.k, eigenvectors=eig.eigenvectors)
         eig_values = eig.eigenvalues.tolist()
-        if o.directions == "hessian-mixed":  # both ends of the spectrum are already known
+        if o.directions == "hessian-mixed":  # both ends of the spectrum are known (the spectrum refines them)
             s["lambda_max"], s["lambda_min"] = max(eig_values), min(eig_values)
+        if not eig.converged:
+            direction_warning = "the Hessian eigenvector directions did not converge to tol in the Lanczos step limit"
         times["hessian_directions"] = time.perf_counter() - t0
     else:
         D = make_directions(model, o.directions, o.k, seed=o.seed)
@@ -334,6 +345,7 @@ def _analyze(
     result = AnalysisResult(s, asdict(o), sample, surface, timings=times, world_size=comm.world_size)
     result.radius_rule = radius_rule
     result.direction_eigenvalues = eig_values
+    result.hessian_warnings = [direction_warning] if direction_warning else []
     if o.curvature:
         _slice_curvature(result, model, data, D, loss_fn, o, comm, progress, tag)
     if o.hessian and not sample.finite[0]:
@@ -341,18 +353,18 @@ def _analyze(
     elif o.hessian:
         assert prob is not None
         t0 = time.perf_counter()
-        if "lambda_max" not in s:
-            with hvp_phase("Hessian λmax and λmin (Lanczos)"):
-                s["lambda_max"], s["lambda_min"], _ = extreme_eigenvalues(prob, tol=o.tol, seed=o.seed)
-        if o.top_k:
-            with hvp_phase(f"Hessian top {o.top_k} eigenvalues (Lanczos)"):
-                eig = lanczos_eigen(prob, o.top_k, "LA", tol=o.tol, seed=o.seed)
-                result.top_eigenvalues = eig.eigenvalues.tolist()
-        with hvp_phase("Hessian trace (Hutchinson)", o.trace_samples):
-            s["trace"], s["trace_se"] = hutchinson_trace(prob, o.trace_samples, seed=o.seed)
-        if o.density_starts:
-            with hvp_phase("Hessian spectral density (SLQ)", o.density_starts * o.density_steps):
-                result.density = hessian_density(prob, o.density_starts, o.density_steps, seed=o.seed)
+        if run is None:
+            with hvp_phase(f"Hessian λmax, top {o.top_k}, λmin (one Lanczos run)"):
+                run = extremes_run(prob, max(o.top_k, 1), 1, tol=o.tol, seed=o.seed)
+        more = max(o.density_starts - 1, 0) * o.density_steps + o.trace_samples
+        with hvp_phase("Hessian density (SLQ) and trace (deflated Hutchinson)", more):
+            est = estimate_spectrum(
+                prob, o.top_k, o.tol, o.density_starts, o.density_steps, o.trace_samples, o.trace_rtol, o.seed, run
+            )
+        s.update(lambda_max=est.lambda_max, lambda_min=est.lambda_min, trace=est.trace, trace_se=est.trace_se)
+        result.top_eigenvalues, result.density = est.top, est.density
+        result.hessian_hvps = est.n_hvp
+        result.hessian_warnings += est.warnings
         times["hessian"] = time.perf_counter() - t0
         phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {times['hessian']:.1f} s)")
     if prob is not None:

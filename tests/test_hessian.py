@@ -194,3 +194,53 @@ def test_hvp_path_is_chosen_from_memory(mlp_and_exact):
         assert not HessianProblem(model, data).reuse_graph
     finally:
         hessian.GRAPH_BUDGET = budget
+
+
+def test_shared_krylov_spectrum_against_exact(mlp_and_exact):
+    """One budget for every spectral number (issue 15): each within its stated accuracy of the exact Hessian."""
+    from landscape.hessian.krylov_spectrum import estimate_spectrum
+
+    model, data, H, w = mlp_and_exact
+    prob = HessianProblem(model, data)
+    est = estimate_spectrum(prob, top_k=5, tol=1e-6, density_starts=3, density_steps=30, trace_probes=40, seed=4)
+    assert all(est.converged.values()) and not est.warnings
+    assert est.lambda_max == pytest.approx(w[-1], rel=1e-6)
+    assert est.lambda_min == pytest.approx(w[0], rel=1e-6)
+    np.testing.assert_allclose(est.top, w[::-1][:5], rtol=1e-6)
+    for name, exact in (("lambda_max", w[-1]), ("lambda_min", w[0])):  # the stated bounds hold (float64 model)
+        assert abs(getattr(est, name) - exact) <= est.errors[name] + 1e-9 * abs(exact)
+    assert abs(est.trace - np.trace(H)) < 3 * est.trace_se
+    plain_se = np.sqrt(2 * (np.sum(H**2) - np.sum(np.diag(H) ** 2)) / est.trace_probes)  # Rademacher Hutchinson
+    assert est.trace_se < 0.5 * plain_se  # deflation by the Krylov basis halves the error at least
+    n = est.n_hvp
+    assert n["total"] == prob.n_hvp == n["extremes_run"] + n["density"] + n["trace"]
+    assert n["lambda_max"] <= n["top_k"] <= n["extremes_run"] and n["lambda_min"] <= n["extremes_run"]
+    assert n["density"] == 2 * 30  # the first SLQ start is the extremes run itself
+    assert len(est.density.nodes) == 3 and all(abs(wt.sum() - 1) < 1e-10 for wt in est.density.weights)
+
+
+def test_lanczos_relation_and_free_trace_probe(mlp_and_exact):
+    """H (Qᵀc) from the Lanczos relation, and the product-free deflated probe, equal their direct forms."""
+    from landscape.hessian.krylov_spectrum import deflated_probe, extremes_run, rademacher
+
+    model, data, H, w = mlp_and_exact
+    prob = HessianProblem(model, data)
+    run = extremes_run(prob, 2, 1, tol=1e-5, seed=0)
+    assert run.Q.shape == (run.steps, H.shape[0]) and run.steps == prob.n_hvp
+    np.testing.assert_allclose(run.Q @ run.Q.T, np.eye(run.steps), atol=1e-10)
+    c = np.random.default_rng(0).standard_normal(run.steps)
+    np.testing.assert_allclose(run.apply_h(c), H @ (run.Q.T @ c), rtol=1e-8, atol=1e-10)
+    g = rademacher(H.shape[0], np.random.default_rng(1))
+    gp = g - run.Q.T @ (run.Q @ g)
+    exact = gp @ H @ gp
+    assert deflated_probe(run, g, hg=H @ g) == pytest.approx(exact, rel=1e-8)
+    assert deflated_probe(run, g, problem=prob) == pytest.approx(exact, rel=1e-8)
+
+
+def test_shared_spectrum_reports_what_missed_its_tolerance(mlp_and_exact):
+    from landscape.hessian.krylov_spectrum import estimate_spectrum
+
+    model, data, H, w = mlp_and_exact
+    est = estimate_spectrum(HessianProblem(model, data), top_k=3, tol=1e-10, density_starts=1, steps=4)
+    assert not any(est.converged.values()) and len(est.warnings) == 3
+    assert est.n_hvp["extremes_run"] == 4 and est.errors["lambda_min"] > 1e-10 * abs(est.lambda_min)

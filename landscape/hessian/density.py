@@ -8,30 +8,20 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .lanczos import Lanczos, lanczos, ritz
+
 
 def lanczos_tridiagonal(matvec: Callable[[np.ndarray], np.ndarray], v0: np.ndarray, steps: int):
-    """``steps`` Lanczos steps from unit v0 with full re-orthogonalisation; returns (alpha, beta) in float64.
+    """``steps`` Lanczos steps from v0 (:func:`landscape.hessian.lanczos.lanczos`, full re-orthogonalisation);
+    (alpha, beta) in float64, len(alpha) ≤ steps (fewer at an invariant subspace)."""
+    return lanczos(matvec, v0, steps).tridiagonal()
 
-    Stops early on breakdown (an invariant subspace was found), so len(alpha) ≤ steps.
-    """
-    n = len(v0)
-    V = np.zeros((min(steps, n), n))
-    alpha, beta = [], []
-    v = v0 / np.linalg.norm(v0)
-    for j in range(min(steps, n)):
-        V[j] = v
-        w = matvec(v)
-        a = float(w @ v)
-        w = w - a * v - (beta[-1] * V[j - 1] if j else 0)
-        w -= V[: j + 1].T @ (V[: j + 1] @ w)  # full re-orthogonalisation, twice for stability
-        w -= V[: j + 1].T @ (V[: j + 1] @ w)
-        alpha.append(a)
-        b = float(np.linalg.norm(w))
-        if j == min(steps, n) - 1 or b < 1e-10 * max(1.0, abs(a)):
-            break
-        beta.append(b)
-        v = w / b
-    return np.asarray(alpha), np.asarray(beta[: len(alpha) - 1])
+
+def quadrature(run: Lanczos) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss quadrature of the spectral measure seen from the run's start: Ritz values and the squared first
+    components of T's eigenvectors (summing to 1)."""
+    theta, S, _ = ritz(*run.tridiagonal())
+    return theta, S[0] ** 2
 
 
 @dataclass
@@ -69,12 +59,9 @@ def slq(matvec: Callable[[np.ndarray], np.ndarray], n: int, n_starts: int = 4, s
     rng = np.random.default_rng(seed)
     nodes, weights = [], []
     for _ in range(n_starts):
-        v0 = rng.choice([-1.0, 1.0], size=n)
-        a, b = lanczos_tridiagonal(matvec, v0, steps)
-        T = np.diag(a) + np.diag(b, 1) + np.diag(b, -1)
-        theta, U = np.linalg.eigh(T)
+        theta, w = quadrature(lanczos(matvec, rng.choice([-1.0, 1.0], size=n), steps))
         nodes.append(theta)
-        weights.append(U[0] ** 2)
+        weights.append(w)
     return SpectralDensity(nodes, weights, n)
 
 

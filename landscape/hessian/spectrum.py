@@ -10,13 +10,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import LinearOperator
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..distributed import Comm, sum_with_errors
-from ..evaluation import EvalSubset
+from ..evaluation import EvalSubset, chunk_size
 from ..params import flatten, preserved_state, trainable, unflatten
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -35,16 +35,6 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 GRAPH_BUDGET = 1 << 30  # bytes the reused gradient graph may hold (activations of the subset × a safety factor)
-CHUNK_BYTES = 16 << 20  # activations one back-propagation chunk holds: cache-sized chunks are fastest
-
-
-def chunk_size(per_input: int) -> int:
-    """Inputs per back-propagation chunk: the power of two nearest CHUNK_BYTES of float32 activations, in 64..4096.
-    Measured per HVP on 1,000 MNIST images, 1 thread (reused graph; best of 3): MLP-40 3.6 ms at 1,000 inputs vs
-    5.3 at 256; ConvNet 209 ms at 256 vs 322 at 1,000; ResNet-8 2.3 s at 64 vs 4.7 at 1,000."""
-    return int(np.clip(2 ** round(np.log2(CHUNK_BYTES / (4 * max(per_input, 1)))), 64, 4096))
-
-
 class HessianProblem:
     """L(θ) = mean loss over ``data`` (batches weighted by size / N), model in eval mode; counts HVPs.
 
@@ -176,40 +166,54 @@ class EigenResult:
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray  # (k, P)
     n_hvp: int
+    converged: bool = True  # every pair within tol (else the Lanczos step limit was reached first)
+    run: Any = None  # the Lanczos run (landscape.hessian.lanczos.Lanczos): the rest of the spectrum reuses it
 
 
-def _v0(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(n)
+ENDS = {"LA": lambda k: (k, 0), "SA": lambda k: (0, k), "BE": lambda k: ((k + 1) // 2, k // 2)}
 
 
 def lanczos_eigen(
-    problem: HessianProblem, k: int = 1, which: str = "LA", tol: float = 1e-6, seed: int = 0
+    problem: HessianProblem,
+    k: int = 1,
+    which: str = "LA",
+    tol: float = 1e-6,
+    seed: int = 0,
+    spectrum_top_k: int | None = None,
 ) -> EigenResult:
-    """k eigenpairs by implicitly restarted Lanczos (``eigsh``).
+    """k eigenpairs from one unrestarted Lanczos run (:func:`landscape.hessian.krylov_spectrum.extremes_run`), each
+    eigenvalue to ``tol`` relative by its error bound.
 
-    ``which``: ``LA`` largest / ``SA`` smallest algebraic, ``BE`` both ends (k ≥ 2, half from each end, one Krylov
-    space). Results are sorted in decreasing order (increasing for ``SA``).
+    ``which``: ``LA`` largest / ``SA`` smallest algebraic, ``BE`` both ends (k ≥ 2: ⌈k/2⌉ from the top, ⌊k/2⌋ from
+    the bottom). Sorted in decreasing order (increasing for ``SA``). ``spectrum_top_k``: the run will also serve
+    :func:`landscape.hessian.krylov_spectrum.estimate_spectrum` (``run=EigenResult.run``) with this top_k, so it
+    resolves that many top values (at least λmax) and λmin as well.
     """
-    start = problem.n_hvp
-    P = problem.num_params
-    if which not in ("LA", "SA", "BE"):
+    from .krylov_spectrum import end_pairs, extremes_run
+
+    if which not in ENDS:
         raise ValueError(f"which must be LA, SA or BE, got {which!r}")
-    if P <= k + 1:  # too small for ARPACK: dense
-        H = np.column_stack([problem.operator() @ e for e in np.eye(P)])
-        w, V = np.linalg.eigh((H + H.T) / 2)
-        order = np.argsort(w)
-        ends = {"LA": order[::-1][:k], "SA": order[:k], "BE": np.r_[order[::-1][: (k + 1) // 2], order[: k // 2]]}
-        w, V = w[ends[which]], V[:, ends[which]]
-    else:
-        w, V = eigsh(problem.operator(), k=k, which=which, tol=tol, v0=_v0(P, seed))
+    top, bottom = ENDS[which](k)
+    start = problem.n_hvp
+    if spectrum_top_k is not None:
+        top, bottom = max(top, spectrum_top_k, 1), max(bottom, 1)
+    run = extremes_run(problem, top, bottom, tol, seed)
+    top, bottom = ENDS[which](k)
+    ends = end_pairs(run, top, bottom, vectors=True)
+    w = np.r_[ends["top"], ends["bottom"][::-1]]
+    V = np.vstack([ends["top_vectors"], ends["bottom_vectors"][::-1]])
     idx = np.argsort(w) if which == "SA" else np.argsort(w)[::-1]
-    return EigenResult(w[idx], V[:, idx].T, problem.n_hvp - start)
+    wanted = {"max": top >= 1, "top": top > 1, "min": bottom >= 1, "bottom": bottom > 1}
+    converged = all(q in run.converged_at for q, need in wanted.items() if need)
+    return EigenResult(w[idx], V[idx], problem.n_hvp - start, converged, run)
 
 
 EIGEN_DIRECTIONS = {"hessian-top": "LA", "hessian-bottom": "SA", "hessian-mixed": "BE"}
 
 
-def eigen_directions(problem: HessianProblem, kind: str, k: int, tol: float = 1e-6, seed: int = 0) -> EigenResult:
+def eigen_directions(
+    problem: HessianProblem, kind: str, k: int, tol: float = 1e-6, seed: int = 0, spectrum_top_k: int | None = None
+) -> EigenResult:
     """Unit Hessian eigenvectors as slice directions (SPEC §2 hessian): ``hessian-top`` the k largest eigenvalues,
     ``hessian-bottom`` the k smallest, ``hessian-mixed`` ⌈k/2⌉ from the top and ⌊k/2⌋ from the bottom in one Krylov
     space — for k = 2 the pair (v_max, v_min), a saddle slice whenever λmin < 0 (SPEC §5d)."""
@@ -218,7 +222,7 @@ def eigen_directions(problem: HessianProblem, kind: str, k: int, tol: float = 1e
     which = EIGEN_DIRECTIONS[kind]
     if which == "BE" and k < 2:
         raise ValueError("mixed Hessian directions need k ≥ 2 (one from each end of the spectrum)")
-    return lanczos_eigen(problem, k, which, tol, seed)
+    return lanczos_eigen(problem, k, which, tol, seed, spectrum_top_k)
 
 
 def extreme_eigenvalues(problem: HessianProblem, tol: float = 1e-6, seed: int = 0) -> tuple[float, float, int]:
