@@ -183,6 +183,44 @@ def test_first_layer_shortcut_is_exact(freeze_first):
     assert not model[1]._forward_hooks and not model[1]._forward_pre_hooks and "forward" not in vars(model[1])
 
 
+def test_first_conv_shortcut_and_channels_last_are_exact():
+    """The conv path (first-conv terms, channels-last activations, cache-sized chunks) gives the loss of the
+    perturbed model evaluated directly, to float rounding (1e-5 relative; channels-last kernels round differently),
+    and a sample's value does not depend on the shard it is evaluated in (same chunks: bitwise)."""
+    from landscape.params import trainable, unflatten
+    from landscape.sampling.sampler import evaluate
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 10),
+    ).eval()
+    data = digits_subset(150, double=False)
+    d = make_directions(model, "filter", 2, seed=1)
+    u = ball(11, 2, 0.8, seed=2)
+    runs = {
+        "auto": sample_landscape(model, data, d, u, batch_size=64, progress=False),
+        "channels-first": sample_landscape(model, data, d, u, batch_size=64, channels_last=False, progress=False),
+        "no shortcut": sample_landscape(model, data, d, u, batch_size=64, shortcut=False, progress=False),
+    }
+    params = [p for _, p in trainable(model)]
+    base = [p.detach().clone() for p in params]
+    direct = []
+    for row in u:
+        with torch.no_grad():
+            for p, b, dl in zip(params, base, unflatten(d.displacement(torch.as_tensor(row)), base)):
+                p.copy_(b + dl)
+        direct.append(evaluate(model, data)[0])
+    with torch.no_grad():
+        for p, b in zip(params, base):
+            p.copy_(b)
+    for name, r in runs.items():
+        np.testing.assert_allclose(r.losses, direct, rtol=1e-5, err_msg=name)
+    half = sample_landscape(model, data, d, u, batch_size=64, shard=(1, 2), progress=False)
+    np.testing.assert_array_equal(half.losses, runs["auto"].losses[half.indices])
+    assert all(p.is_contiguous() for p in model.parameters())  # the model's own layout is untouched
+
+
 def test_first_layer_detection():
     from landscape.sampling.first_layer import first_parametrised_module
 

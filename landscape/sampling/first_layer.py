@@ -3,7 +3,8 @@
 The first parametrised layer (Linear or Conv) sees the fixed evaluation inputs, and its output is affine in its
 own weights: layer(x; W* + Σ u_j ΔW_j, b* + Σ u_j Δb_j) = layer(x; W*, b*) + Σ u_j layer(x; ΔW_j, Δb_j).
 The k+1 terms are computed once per evaluation batch; each sample then costs k multiply-adds per output instead
-of the layer's full matmul/convolution. Used by the in-place strategy when the terms fit in memory.
+of the layer's full matmul/convolution (elementwise, so a sample's value does not depend on the batch it is in).
+Used by the in-place strategy when the terms fit in memory.
 """
 
 from __future__ import annotations
@@ -48,7 +49,15 @@ class FirstLayerCache:
     """Precomputed first-layer terms per evaluation batch; after ``activate(u)`` the layer returns Z₀ + Σ u_j Z_j
     (without computing its matmul) for the next pass over the batches, until :meth:`close`."""
 
-    def __init__(self, model: nn.Module, data: EvalSubset, directions: Directions, batch_size: int, layer: nn.Module):
+    def __init__(
+        self,
+        model: nn.Module,
+        data: EvalSubset,
+        directions: Directions,
+        batch_size: int,
+        layer: nn.Module,
+        channels_last: bool = False,
+    ):
         self.layer = layer
         offsets, i = {}, 0
         for _, p in trainable(model):
@@ -80,7 +89,7 @@ class FirstLayerCache:
             for inp in inputs:
                 base = _apply(layer, inp, weight.detach(), None if bias is None else bias.detach())
                 deltas = [_apply(layer, inp, part(r, weight), part(r, bias)) for r in D]
-                self.terms.append(torch.stack([base, *deltas]))
+                self.terms.append([_layout(t, channels_last) for t in (base, *deltas)])
         self._u = torch.ones(1)
         self._batch = 0
         layer.forward = self._forward  # instance attribute shadows the class method until close()
@@ -103,7 +112,10 @@ class FirstLayerCache:
     def _forward(self, _x: torch.Tensor) -> torch.Tensor:
         z = self.terms[self._batch]
         self._batch += 1
-        return torch.tensordot(self._u.to(z.device, z.dtype), z, dims=1)
+        out = z[0].clone()  # keeps the terms' memory format; then elementwise, the same in any batch
+        for uj, zj in zip(self._u[1:].tolist(), z[1:]):
+            out.add_(zj, alpha=uj)
+        return out
 
     def close(self) -> None:
         if "forward" in vars(self.layer):
@@ -111,10 +123,22 @@ class FirstLayerCache:
         self.terms = []
 
 
+def _layout(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if channels_last and t.dim() == 4 else t
+
+
 def try_first_layer_cache(
-    model: nn.Module, data: EvalSubset, directions: Directions, batch_size: int, budget: int
+    model: nn.Module,
+    data: EvalSubset,
+    directions: Directions,
+    batch_size: int,
+    budget: int,
+    channels_last: bool = False,
 ) -> FirstLayerCache | None:
-    """A cache when the shortcut applies (k directions, Linear/Conv first layer, terms within ``budget`` bytes)."""
+    """A cache when the shortcut applies (k directions, Linear/Conv first layer, terms within ``budget`` bytes).
+    ``channels_last``: hand the first layer's output on in channels-last memory format (a 2-D convolution's), so
+    that the rest of the net runs in it (oneDNN's faster layout for small channel counts; the model's own
+    parameters are untouched)."""
     if directions.matrix is None or directions.k > 64:
         return None
     layer = first_parametrised_module(model, data.x)
@@ -122,4 +146,4 @@ def try_first_layer_cache(
         return None
     if FirstLayerCache.nbytes_needed(model, layer, data, directions.k) > budget:
         return None
-    return FirstLayerCache(model, data, directions, batch_size, layer)
+    return FirstLayerCache(model, data, directions, batch_size, layer, channels_last)

@@ -18,7 +18,7 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from ..distributed import Comm, block_indices
-from ..evaluation import EvalSubset
+from ..evaluation import EvalSubset, chunk_size
 from ..losses import cross_entropy
 from ..params import num_params, preserved_state, trainable, unflatten
 from ..results import LandscapeSample
@@ -70,16 +70,26 @@ def evaluate(
     return loss, acc
 
 
+def has_conv2d(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 def choose_strategy(model: nn.Module, n_eval: int) -> str:
     """vmap wins for small evaluation batches of non-convolutional nets (2 CPU cores, see benchmarks/)."""
     has_conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
     return "vmap" if n_eval <= 256 and not has_conv else "inplace"
 
 
-def _inplace(model, data, directions, coords, loss_fn, batch_size, bar, shortcut) -> tuple[np.ndarray, np.ndarray]:
+def _inplace(
+    model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last
+) -> tuple[np.ndarray, np.ndarray]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
-    cache = try_first_layer_cache(model, data, directions, batch_size, MEMORY_BUDGET) if shortcut else None
+    if channels_last and data.x.dim() == 4:
+        data = EvalSubset(data.x.contiguous(memory_format=torch.channels_last), data.y, data.indices, data.source)
+    cache = (
+        try_first_layer_cache(model, data, directions, batch_size, MEMORY_BUDGET, channels_last) if shortcut else None
+    )
     losses, accs = np.empty(len(coords)), np.empty(len(coords))
     try:
         for j, u in enumerate(coords):
@@ -141,13 +151,17 @@ def sample_landscape(
     progress: bool = True,
     shortcut: bool = True,
     desc: str = "sampling",
+    channels_last: bool | None = None,
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
     ``shard=(rank, world_size)`` evaluates only that block of rows (:func:`landscape.distributed.block_indices`).
     ``shortcut`` lets the in-place strategy reuse precomputed first-layer terms (exact, see
-    :mod:`landscape.sampling.first_layer`). ``desc`` labels the progress bar (the model and the phase). The model's
-    parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
+    :mod:`landscape.sampling.first_layer`). ``batch_size``: inputs per forward pass (default: cache-sized chunks,
+    :func:`landscape.evaluation.chunk_size`, for the in-place strategy). ``channels_last``: run 2-D convolutions on
+    channels-last activations (default: when the model has one; the in-place strategy). ``desc`` labels the
+    progress bar (the model and the phase). The model's parameters, buffers, ``requires_grad`` flags, gradients
+    and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != directions.k:
@@ -165,8 +179,9 @@ def sample_landscape(
     per_input = activation_numel(model, data.x)
     with preserved_state(model), tqdm(total=len(idx), desc=desc, disable=not progress) as bar:
         if chosen == "inplace":
-            bs = batch_size or max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
-            losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar, shortcut)
+            bs = batch_size or chunk_size(per_input, smallest=128)
+            cl = has_conv2d(model) if channels_last is None else channels_last
+            losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar, shortcut, cl)
         else:
             bs = batch_size or len(data)
             chunk = max(1, min(len(idx), MEMORY_BUDGET // (4 * per_input * bs)))
@@ -180,6 +195,7 @@ def sample_landscape(
         n_eval=len(data),
         meta={
             "strategy": chosen,
+            "batch_size": bs,
             "eval_source": data.source,
             "n_total": len(coords),
             "shard": list(shard) if shard else [0, 1],
