@@ -157,11 +157,11 @@ def sample_landscape(
 
     ``shard=(rank, world_size)`` evaluates only that block of rows (:func:`landscape.distributed.block_indices`).
     ``shortcut`` lets the in-place strategy reuse precomputed first-layer terms (exact, see
-    :mod:`landscape.sampling.first_layer`). ``batch_size``: inputs per forward pass (default: cache-sized chunks,
-    :func:`landscape.evaluation.chunk_size`, for the in-place strategy). ``channels_last``: run 2-D convolutions on
-    channels-last activations (default: when the model has one; the in-place strategy). ``desc`` labels the
-    progress bar (the model and the phase). The model's parameters, buffers, ``requires_grad`` flags, gradients
-    and train/eval modes are restored bitwise.
+    :mod:`landscape.sampling.first_layer`). ``batch_size``: inputs per forward pass (in-place default:
+    cache-sized chunks, :func:`landscape.evaluation.chunk_size`, for nets with 2-D convolutions; else up to
+    512 MB). ``channels_last``: run 2-D convolutions on channels-last activations (default: when the model has
+    one; the in-place strategy). ``desc`` labels the progress bar (the model and the phase). The model's
+    parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != directions.k:
@@ -179,8 +179,11 @@ def sample_landscape(
     per_input = activation_numel(model, data.x)
     with preserved_state(model), tqdm(total=len(idx), desc=desc, disable=not progress) as bar:
         if chosen == "inplace":
-            bs = batch_size or chunk_size(per_input, smallest=128)
-            cl = has_conv2d(model) if channels_last is None else channels_last
+            conv = has_conv2d(model)
+            # convolutions run fastest on cache-sized chunks; fully connected nets on the largest batch that fits
+            largest = max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
+            bs = batch_size or (chunk_size(per_input, smallest=128) if conv else largest)
+            cl = conv if channels_last is None else channels_last
             losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar, shortcut, cl)
         else:
             bs = batch_size or len(data)
