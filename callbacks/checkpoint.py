@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
 
-from landscape.results import current_umask
+from landscape.files import current_umask
 
 
 class LastCheckpoint(Checkpoint):

@@ -36,9 +36,9 @@ from landscape.analysis import (
 )
 from landscape.distributed import RankFailure, current_comm
 from landscape.evaluation import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
+from landscape.files import atomic_write_csv
 from landscape.losses import cross_entropy
 from landscape.report.history import HISTORY_COLUMNS, history_row
-from landscape.results import atomic_write_csv
 
 LOGGED = (*HESSIAN_METRICS, *CURVATURE_METRICS, *DIAGNOSTICS, "radius")
 

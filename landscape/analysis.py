@@ -23,6 +23,7 @@ from .curvature.slice_curvature import SliceCurvature, compare_slice
 from .curvature.slice_geometry import graph_curvature
 from .distributed import Comm
 from .evaluation import EvalSubset
+from .files import atomic_write_json
 from .hessian.density import SpectralDensity
 from .hessian.krylov_spectrum import estimate_spectrum, extremes_run
 from .hessian.slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
@@ -33,10 +34,10 @@ from .hessian.spectrum import (
 )
 from .losses import cross_entropy
 from .params import num_params
-from .results import LandscapeSample, atomic_write_json
 from .sampling.coordinates import grid, make_coordinates
 from .sampling.directions import make_directions
 from .sampling.radius import auto_radius
+from .sampling.sample import LandscapeSample
 from .sampling.sampler import activation_numel, sample_on_ranks
 from .threads import choose_threads, using_threads
 

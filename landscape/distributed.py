@@ -4,7 +4,7 @@ No Lightning here: a Lightning ``Trainer``/``Fabric`` (or ``torchrun``) creates 
 only uses it. Two kinds of work are split:
 
 - sampling: each rank evaluates a contiguous block of the sample rows and the blocks are gathered, so every rank
-  holds the full :class:`~landscape.results.LandscapeSample` a single process would have produced;
+  holds the full :class:`~landscape.sampling.sample.LandscapeSample` a single process would have produced;
 - Hessian-vector products: each rank back-propagates over its block of the evaluation subset with weights
   ``len(batch) / N`` (N = the whole subset), and the blocks' products are summed, so H v is the single-process one
   up to floating-point rounding (see :class:`landscape.hessian.spectrum.HessianProblem`).

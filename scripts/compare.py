@@ -28,9 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
+    from landscape.files import atomic_write_json
     from landscape.report.figures import dc_vs_analytic, format_table, skip_panel
     from landscape.report.writing import clear_stale, write_analysis, write_summary
-    from landscape.results import atomic_write_json
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
 

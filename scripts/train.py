@@ -183,7 +183,7 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from callbacks.checkpoint import LastCheckpoint
-    from landscape.results import atomic_write_json
+    from landscape.files import atomic_write_json
     from landscape.threads import choose_threads, using_threads
     from models.classifier import Classifier
     from models.datamodule import ImageDataModule
@@ -280,7 +280,7 @@ def _read_metrics(path: Path) -> list[dict[str, str]]:
 
 def _merge_metrics(path: Path, earlier: list[dict[str, str]]) -> None:
     """metrics.csv = the rows of the epochs before the resume point + the rows the resumed run wrote."""
-    from landscape.results import atomic_write_csv
+    from landscape.files import atomic_write_csv
 
     new = _read_metrics(path)
     first = min((int(r["epoch"]) for r in new if r.get("epoch", "").isdigit()), default=None)

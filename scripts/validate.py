@@ -76,9 +76,9 @@ def net_plans(quick: bool, seed: int, progress) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from landscape.files import atomic_write_csv
     from landscape.report.plots import estimate_vs_truth, slice_agreement
     from landscape.report.writing import clear_stale
-    from landscape.results import atomic_write_csv
     from landscape.validation.benchmarks import COLUMNS, Config, target_rows
     from landscape.validation.benchmarks import run as run_benchmark
 

@@ -1,7 +1,7 @@
 """A real Lightning DDP run with the landscape callback, launched by the distributed tests as
 ``python -m tests.ddp_fit OUT [--devices N] [--fail PHASE]`` (Lightning starts the other ranks itself).
 
-Every file write goes through ``landscape.results.atomic_write_bytes``; this script logs each one with the writing
+Every file write goes through ``landscape.files.atomic_write_bytes``; this script logs each one with the writing
 rank to ``OUT/writes-rank{R}.txt`` so the test can check that rank zero alone wrote artifacts.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-import landscape.results as results
+import landscape.files as files
 from callbacks.landscape import LandscapeCallback
 from landscape.analysis import AnalysisOptions
 from models.classifier import Classifier
@@ -35,7 +35,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    original = results.atomic_write_bytes
+    original = files.atomic_write_bytes
 
     def logged(path, data):
         with open(
@@ -44,7 +44,7 @@ def main() -> None:
             fh.write(f"{path}\n")
         original(path, data)
 
-    results.atomic_write_bytes = logged
+    files.atomic_write_bytes = logged
 
     loss_fn = None
     if args.fail:

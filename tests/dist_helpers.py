@@ -15,8 +15,8 @@ import torch.multiprocessing as mp
 
 from landscape.analysis import AnalysisOptions, analyze_model
 from landscape.distributed import ProcessGroupComm, RankFailure
+from landscape.files import atomic_write_json
 from landscape.losses import cross_entropy
-from landscape.results import atomic_write_json
 
 from .references import digits_subset, small_mlp
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from landscape.analysis import analyze_model
-from landscape.results import LandscapeSample
+from landscape.sampling.sample import LandscapeSample
 from models.classifier import Classifier
 from models.datamodule import ImageDataModule
 from models.registry import build_model, model_config

@@ -7,9 +7,9 @@ from torch import nn
 
 from landscape.hessian.spectrum import HessianProblem, lanczos_eigen, projected_hessian
 from landscape.params import trainable
-from landscape.results import LandscapeSample
 from landscape.sampling.coordinates import ball, grid, make_coordinates, shells
 from landscape.sampling.directions import filter_normalize, make_directions
+from landscape.sampling.sample import LandscapeSample
 from landscape.sampling.sampler import sample_landscape
 from models import build_model, model_config
 

@@ -13,9 +13,9 @@ from landscape.hessian.slice_field import SliceField, slice_field
 from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
 from landscape.losses import cross_entropy
 from landscape.params import flatten, trainable, unflatten
-from landscape.results import LandscapeSample
 from landscape.sampling.coordinates import ball
 from landscape.sampling.directions import make_directions
+from landscape.sampling.sample import LandscapeSample
 
 from .references import digits_subset, small_mlp
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import CURVATURE_METRICS, HESSIAN_METRICS
-from ..results import atomic_write_csv
+from ..files import atomic_write_csv
 from .plots import plt, save, symlog_axis
 
 HISTORY_COLUMNS = [

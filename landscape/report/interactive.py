@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 
 def surface_html(result, path: str | Path, title: str = "") -> Path:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..results import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 
 def save(fig, path: str | Path) -> None:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..results import atomic_write_csv, current_umask
+from ..files import atomic_write_csv, current_umask
 
 RESULT_MARK = "results.json"  # present only in a complete analysis folder
 _OURS = {".png", ".npz", ".json", ".csv", ".html"}

@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from ..evaluation import EvalSubset
+from ..files import atomic_write_csv, atomic_write_json
 from ..losses import cross_entropy
 from ..params import flatten, trainable
-from ..results import LandscapeSample, atomic_write_csv, atomic_write_json
 from .coordinates import grid
 from .directions import Directions
+from .sample import LandscapeSample
 from .sampler import evaluate, sample_landscape
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

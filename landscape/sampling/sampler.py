@@ -21,9 +21,9 @@ from ..distributed import Comm, block_indices
 from ..evaluation import EvalSubset, chunk_size
 from ..losses import cross_entropy
 from ..params import num_params, preserved_state, trainable, unflatten
-from ..results import LandscapeSample
 from .directions import Directions
 from .first_layer import try_first_layer_cache
+from .sample import LandscapeSample
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 STRATEGIES = ("auto", "inplace", "vmap")
