@@ -70,6 +70,12 @@ SUMMARY_COLUMNS = [
 TABLE_COLUMNS = ["checkpoint", "model", *HESSIAN_METRICS, *CURVATURE_METRICS[:3], "dc_sign_agrees"]
 
 
+def _option(default: Any, help: str, **cli: Any) -> Any:
+    """A field whose ``help`` (and command-line ``flag`` name, ``choices``, and the word ``none`` that stands for
+    None) the command-line tools read to generate their flags (scripts.common.add_option_arguments)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class AnalysisOptions:
     """What one analysis measures. Every field is checked when the object is built (:meth:`validate`).
@@ -84,27 +90,39 @@ class AnalysisOptions:
     ``jackknife``: subsets for the diffusion estimate's standard error (0: none).
     """
 
-    directions: str = "filter"
-    k: int = 2
-    n_samples: int = 300
-    radius: float | None = 1.0  # None: chosen from the loss (landscape.sampling.radius.auto_radius, with radius_rise)
-    radius_rise: float = 2.0
-    scheme: str = "ball"
-    loss_scale: float | None = None
-    seed: int = 0
-    grid_points: int = 21  # per axis for the 2-D surface plot (0: none)
-    hessian: bool = True
-    top_k: int = 5
-    trace_samples: int = 30  # most probes for the deflated trace
-    trace_rtol: float = 0.01  # trace probes stop once the standard error is this fraction of the trace
-    density_starts: int = 2
-    density_steps: int = 40
-    tol: float = 1e-4
-    curvature: bool = True
-    exact_field: int | None = None
-    jackknife: int = 10
-    dc_t: int | None = None  # walk length of the comparison form (None: tied to the patch)
-    threads: int | None = None  # torch CPU threads (None: landscape.threads.choose_threads, never oversubscribing)
+    directions: str = _option(
+        "filter",
+        "slice directions: random filter-normalised/gaussian, or Hessian eigenvectors (top, bottom, or mixed = top "
+        "and bottom of the spectrum: a saddle slice when λmin < 0)",
+        choices=DIRECTIONS,
+    )
+    k: int = _option(2, f"number of directions, 2..{MAX_K}")
+    n_samples: int = _option(300, "sampled points (≥ 20 for k = 2)", flag="samples")
+    radius: float | None = _option(
+        1.0, "sampling radius in u; auto: where the loss has risen by --radius-rise along the directions", none="auto"
+    )
+    radius_rise: float = _option(2.0, "loss factor that sets the auto radius")
+    scheme: str = _option("ball", "sample layout: a ball, three shells at ⅓, ⅔ and 1 × the radius, or a grid",
+                          choices=SCHEMES)  # fmt: skip
+    loss_scale: float | None = _option(
+        None, "s in the loss graph (u, s·L): auto = the estimator's relief rule (1 % rise over the radius)", none="auto"
+    )
+    seed: int = _option(0, "directions' and samples' seed (0..2^32-1)")
+    grid_points: int = _option(21, "grid points per axis for the 2-D surface (0: none)", flag="grid")
+    hessian: bool = _option(True, "the Hessian spectrum (λmax, λmin, top-k, trace, density)")
+    top_k: int = _option(5, "top Hessian eigenvalues (the shared Lanczos run)")
+    trace_samples: int = _option(30, "most probes for the (deflated Hutchinson) trace")
+    trace_rtol: float = _option(0.01, "trace probes stop once its standard error is this fraction of it")
+    density_starts: int = _option(2, "SLQ starts of the spectral density (the first is the extremes run; 0: none)")
+    density_steps: int = _option(40, "Lanczos steps of each further SLQ start")
+    tol: float = _option(1e-4, "relative accuracy of each Hessian eigenvalue (its Lanczos error bound)")
+    curvature: bool = _option(True, "the diffusion curvature of the sampled slice and its exact field")
+    exact_field: int | None = _option(
+        None, "compute the exact slice curvature at N samples (the walk's reach first; all: every sample)", none="all"
+    )
+    jackknife: int = _option(10, "subsets for the diffusion value's error (0: none)")
+    dc_t: int | None = _option(None, "walk length of the comparison form (auto: tied to the patch)", none="auto")
+    threads: int | None = _option(None, "torch CPU threads (auto: idle cores, never oversubscribing)", none="auto")
 
     def __post_init__(self) -> None:
         self.validate()

@@ -9,16 +9,14 @@ from .common import (
     add_data_arguments,
     add_distributed_arguments,
     add_model_arguments,
+    add_option_arguments,
     check_devices,
     error_line,
     fail,
     model_options,
-    nonneg_int,
+    options_from_args,
     output_folder,
-    positive_float,
     positive_int,
-    seed_value,
-    threads_value,
 )
 
 DESCRIPTION = "Analyse checkpoints: loss landscape, diffusion curvature, Hessian spectrum; writes summary.csv."
@@ -53,77 +51,17 @@ def start_processes(args: argparse.Namespace):
     return current_comm(), fabric.device
 
 
-def radius_value(text: str) -> float | None:
-    """argparse type for --radius: ``auto`` (chosen from the loss) or a positive finite number."""
-    return None if text == "auto" else positive_float(text)
-
-
-def loss_scale(text: str) -> float | None:
-    """argparse type for --loss-scale: ``auto`` (the estimator's relief rule) or a positive finite number."""
-    if text == "auto":
-        return None
-    return positive_float(text)
-
-
 def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
-    from landscape.analysis import DIRECTIONS, SCHEMES, AnalysisOptions
+    """The analysis flags: one per :class:`landscape.analysis.AnalysisOptions` field, generated from the dataclass
+    (name, default, type, choices, help), plus the evaluation subset's size and the output switches."""
+    from landscape.analysis import AnalysisOptions
     from landscape.evaluation import DEFAULT_N_EVAL
 
-    d = AnalysisOptions()  # every default below is the library's own
-
-    g = p.add_argument_group("analysis")
+    g = p.add_argument_group("analysis (landscape.analysis.AnalysisOptions)")
     g.add_argument(
         "--n-eval", type=positive_int, default=DEFAULT_N_EVAL, help="evaluation subset size (training split)"
     )
-    g.add_argument(
-        "--directions",
-        choices=DIRECTIONS,
-        default=d.directions,
-        help="slice directions: random filter-normalised/gaussian, or Hessian eigenvectors (top, bottom, or "
-        "mixed = top and bottom of the spectrum: a saddle slice when λmin < 0)",
-    )
-    g.add_argument("--k", type=positive_int, default=d.k, help="number of directions, 2..6")
-    g.add_argument("--scheme", choices=SCHEMES, default=d.scheme, help="sample layout")
-    g.add_argument("--samples", type=positive_int, default=d.n_samples, help="sampled points (≥ 20 for k = 2)")
-    g.add_argument(
-        "--radius",
-        type=radius_value,
-        default=d.radius,
-        metavar="auto|R",
-        help="sampling radius in u; auto: where the loss has risen by --radius-rise along the directions",
-    )
-    g.add_argument(
-        "--radius-rise", type=positive_float, default=d.radius_rise, help="loss factor that sets the auto radius"
-    )
-    g.add_argument(
-        "--grid", type=nonneg_int, default=d.grid_points, help="grid points per axis for the 2-D surface (0: none)"
-    )
-    g.add_argument(
-        "--loss-scale",
-        type=loss_scale,
-        default="auto",
-        metavar="auto|S",
-        help="s in the loss graph (u, s·L): auto = the estimator's relief rule (1 %% rise over the radius)",
-    )
-    g.add_argument(
-        "--exact-field",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="compute the exact slice curvature at N samples (the walk's reach first; None: every sample)",
-    )
-    g.add_argument(
-        "--jackknife", type=nonneg_int, default=d.jackknife, help="subsets for the diffusion value's error (0: none)"
-    )
-    g.add_argument("--top-k", type=nonneg_int, default=d.top_k, help="top Hessian eigenvalues (Lanczos)")
-    g.add_argument(
-        "--trace-samples", type=positive_int, default=d.trace_samples, help="Hutchinson probes for the trace"
-    )
-    g.add_argument("--no-hessian", action="store_true", help="skip the Hessian spectrum (λmax, λmin, trace, density)")
-    g.add_argument("--seed", type=seed_value, default=d.seed, help="directions' and samples' seed (0..2^32-1)")
-    g.add_argument(
-        "--threads", type=threads_value, default="auto", metavar="auto|N", help="torch CPU threads (auto: idle cores)"
-    )
+    add_option_arguments(g, AnalysisOptions)
     g.add_argument("--html", action="store_true", help="also write surface.html, an interactive 3-D surface (~5 MB)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -131,26 +69,7 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace):
     from landscape.analysis import AnalysisOptions
 
-    try:
-        return AnalysisOptions(
-            directions=args.directions,
-            k=args.k,
-            scheme=args.scheme,
-            n_samples=args.samples,
-            radius=args.radius,
-            radius_rise=args.radius_rise,
-            threads=args.threads,
-            seed=args.seed,
-            grid_points=args.grid,
-            loss_scale=args.loss_scale,
-            exact_field=args.exact_field,
-            jackknife=args.jackknife,
-            top_k=args.top_k,
-            trace_samples=args.trace_samples,
-            hessian=not args.no_hessian,
-        )
-    except ValueError as exc:
-        fail(str(exc))
+    return options_from_args(AnalysisOptions, args, "analysis option")
 
 
 def load_eval_data(args: argparse.Namespace):

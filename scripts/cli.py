@@ -31,8 +31,18 @@ def _on_sigterm(signum, frame) -> None:
     raise Terminated()
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error contract: a bad flag or value is one line on stderr (which command, what
+    was wrong, where the help is) and exit status 2, not the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        line = " ".join(f"{self.prog}: error: {message} (see {self.prog} --help)".split())
+        print(line, file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="landscape", description="Loss-landscape curvature toolkit.")
+    p = OneLineParser(prog="landscape", description="Loss-landscape curvature toolkit.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
         mod = importlib.import_module(module_name)

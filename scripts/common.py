@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import re
@@ -151,3 +152,62 @@ def check_devices(args: argparse.Namespace) -> None:
         have, what = os.cpu_count() or 1, "CPU cores"
     if args.devices > have:
         fail(f"--devices {args.devices}: this machine has {have} {what}; use --devices {have} or fewer")
+
+
+def _option_type(annotation: str, none: str | None):
+    """argparse type for a dataclass field annotated ``int``/``float``/``str`` (``| None``: the word ``none``
+    stands for None). Ranges are the dataclass's own ``validate()``'s to check."""
+    base = annotation.replace(" ", "").replace("|None", "")
+    cast = {"int": int, "float": float, "str": str}[base]
+    what = {"int": "an integer", "float": "a number", "str": "a word"}[base]
+
+    def parse(text: str):
+        if none is not None and text == none:
+            return None
+        try:
+            value = cast(text)
+        except ValueError:
+            alt = f"{none} or " if none else ""
+            raise argparse.ArgumentTypeError(f"expected {alt}{what}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+        return value
+
+    return parse
+
+
+def add_option_arguments(group, cls) -> None:
+    """One flag per field of the options dataclass ``cls``, generated from the fields: the name (``--field-name``
+    or the metadata's ``flag``), the default (the dataclass's own), the type from the annotation, ``choices`` and
+    ``help`` from the metadata; a boolean field that defaults to True becomes ``--no-NAME``, one that defaults to
+    False ``--NAME``. Each value lands in ``args.<field name>``; :func:`options_from_args` builds ``cls`` back."""
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        meta, default = f.metadata, getattr(defaults, f.name)
+        name = meta.get("flag", f.name).replace("_", "-")
+        text = meta.get("help", "").replace("%", "%%")
+        if f.type == "bool":  # the flag flips the default; "%(default).0s" keeps argparse from printing it
+            flag, text = (f"--no-{name}", f"skip {text}") if default else (f"--{name}", text)
+            action = "store_false" if default else "store_true"
+            group.add_argument(flag, dest=f.name, action=action, help=text + "%(default).0s")
+            continue
+        none, choices = meta.get("none"), meta.get("choices")
+        metavar = f"{none}|{f.type.split('|')[0].strip().upper()}" if none else name.upper().replace("-", "_")
+        group.add_argument(
+            f"--{name}",
+            dest=f.name,
+            type=_option_type(f.type, none),
+            default=none if default is None else default,
+            choices=choices,
+            metavar=None if choices else metavar,
+            help=text,
+        )
+
+
+def options_from_args(cls, args: argparse.Namespace, label: str = "option"):
+    """``cls`` built from the flags of :func:`add_option_arguments`; a value its ``validate()`` refuses is one
+    error line naming the option."""
+    try:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    except ValueError as exc:
+        fail(f"bad {label}: {exc}")

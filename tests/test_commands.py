@@ -111,3 +111,55 @@ def test_compare_tiny_and_errors(tmp_path, capsys):
             ]
         )
     assert exc.value.code == 2
+
+
+def test_analysis_flags_are_generated_from_the_options():
+    """Every AnalysisOptions field has a flag with the dataclass's default; a non-default value for each comes back
+    in the options; a value validate() refuses, and a malformed one, are one error line each (exit 2)."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from landscape.analysis import AnalysisOptions
+    from scripts.analyze import options_from
+
+    parser = cli.build_parser()
+    base = ["analyze", "x.ckpt", "--out", "o"]
+    args = parser.parse_args(base)
+    assert options_from(args) == AnalysisOptions()  # the defaults are the library's own
+    changed = {
+        "--directions": ("hessian-mixed", "directions", "hessian-mixed"),
+        "--k": ("3", "k", 3),
+        "--samples": ("120", "n_samples", 120),
+        "--radius": ("auto", "radius", None),
+        "--radius-rise": ("3", "radius_rise", 3.0),
+        "--scheme": ("shells", "scheme", "shells"),
+        "--loss-scale": ("0.5", "loss_scale", 0.5),
+        "--seed": ("7", "seed", 7),
+        "--grid": ("0", "grid_points", 0),
+        "--top-k": ("2", "top_k", 2),
+        "--trace-samples": ("9", "trace_samples", 9),
+        "--trace-rtol": ("0.05", "trace_rtol", 0.05),
+        "--density-starts": ("1", "density_starts", 1),
+        "--density-steps": ("20", "density_steps", 20),
+        "--tol": ("1e-3", "tol", 1e-3),
+        "--exact-field": ("50", "exact_field", 50),
+        "--jackknife": ("0", "jackknife", 0),
+        "--dc-t": ("6", "dc_t", 6),
+        "--threads": ("1", "threads", 1),
+    }
+    argv = [*base, "--no-hessian", "--no-curvature"]
+    for flag, (text, _, _) in changed.items():
+        argv += [flag, text]
+    opts = options_from(parser.parse_args(argv))
+    for _, name, value in changed.values():
+        assert getattr(opts, name) == value, name
+    assert opts.hessian is False and opts.curvature is False
+    covered = {name for _, name, _ in changed.values()} | {"hessian", "curvature"}
+    assert covered == {f.name for f in dataclasses.fields(AnalysisOptions)}  # a new field needs a line above
+    for bad, word in ((["--samples", "5"], "samples"), (["--trace-rtol", "2"], "trace_rtol"), (["--k", "two"], "--k")):
+        run = subprocess.run(
+            [sys.executable, "-m", "scripts.cli", *base, *bad], capture_output=True, text=True, timeout=120
+        )
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(lines) == 1 and word in lines[0], run.stderr
