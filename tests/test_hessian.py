@@ -244,3 +244,17 @@ def test_shared_spectrum_reports_what_missed_its_tolerance(mlp_and_exact):
     est = estimate_spectrum(HessianProblem(model, data), top_k=3, tol=1e-10, density_starts=1, steps=4)
     assert not any(est.converged.values()) and len(est.warnings) == 3
     assert est.n_hvp["extremes_run"] == 4 and est.errors["lambda_min"] > 1e-10 * abs(est.lambda_min)
+
+
+def test_shared_spectrum_with_a_repeated_eigenvalue(quad):
+    """EIGS holds 0.3 ten times: Lanczos breaks down after the 11 distinct values, and the trace must still count
+    every copy (the probes see the part of the space the run missed), the extremes stay exact."""
+    from landscape.hessian.krylov_spectrum import estimate_spectrum
+
+    model, *_ = quad
+    prob = HessianProblem(model, dummy_data(), quadratic_loss)
+    est = estimate_spectrum(prob, top_k=3, tol=1e-8, density_starts=1, trace_probes=30, trace_rtol=0.0)
+    assert est.lambda_max == pytest.approx(9.0, rel=1e-8) and est.lambda_min == pytest.approx(-4.0, rel=1e-8)
+    np.testing.assert_allclose(est.top, [9, 5, 3], rtol=1e-8)
+    assert est.n_hvp["extremes_run"] < len(EIGS) and est.trace_probes == 30
+    assert 0 < est.trace_se and abs(est.trace - EIGS.sum()) < 3 * est.trace_se  # was tr T alone, SE 0: 16.2

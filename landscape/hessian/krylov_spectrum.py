@@ -139,7 +139,9 @@ def estimate_spectrum(
 ) -> SpectrumEstimate:
     """All of it from one budget. ``run``: an extremes run already made (e.g. for eigenvector directions) that
     resolved at least ``top_k`` top and 1 bottom pair; else one is made. Trace probes stop once the standard error
-    is ≤ ``trace_rtol`` × |trace| (after :data:`TRACE_MIN_PROBES`) or at ``trace_probes`` in all (0: tr T only)."""
+    is ≤ ``trace_rtol`` × |trace| (after :data:`TRACE_MIN_PROBES`) or at ``trace_probes`` in all (0: tr T only).
+    A repeated eigenvalue is found once (single-vector Lanczos): the top-k lists distinct values, while the trace
+    counts every copy (its probes see the part of the space the run missed)."""
     start, made = problem.n_hvp, run is None
     if run is None:
         run = extremes_run(problem, max(top_k, 1), 1, tol, seed, steps)
@@ -169,7 +171,10 @@ def estimate_spectrum(
     n_density = problem.n_hvp - start - (n_run if made else 0)
     t0 = problem.n_hvp
     base = float(np.sum(run.alpha))
-    while len(probes) < trace_probes and not run.breakdown:
+    # Q spans the whole space only after P steps: an earlier breakdown (an invariant subspace, e.g. a repeated
+    # eigenvalue seen once) leaves the rest of the trace to the probes
+    full = run.steps == problem.num_params
+    while len(probes) < trace_probes and not full:
         if len(probes) >= TRACE_MIN_PROBES:
             se = np.std(probes, ddof=1) / np.sqrt(len(probes))
             if se <= trace_rtol * abs(base + np.mean(probes)):
@@ -177,7 +182,8 @@ def estimate_spectrum(
         probes.append(deflated_probe(run, rademacher(problem.num_params, rng), problem=problem))
     arr = np.asarray(probes)
     trace = base + (float(arr.mean()) if len(arr) else 0.0)
-    se = 0.0 if run.breakdown else (float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else float("nan"))
+    trace = base if full else trace
+    se = 0.0 if full else (float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else float("nan"))
     names = {"lambda_max": "max", "top_k": "top" if top_k > 1 else "max", "lambda_min": "min"}
     n_hvp = {q: run.converged_at.get(c, n_run) for q, c in names.items()}
     n_hvp.update(extremes_run=n_run, density=n_density, trace=problem.n_hvp - t0)
