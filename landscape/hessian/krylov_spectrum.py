@@ -44,8 +44,7 @@ def extremes_run(
     problem: Any, n_top: int, n_bottom: int, tol: float = 1e-4, seed: int = 0, steps: int | None = None
 ) -> Lanczos:
     """One Lanczos run from a seeded Rademacher start that stops once the ``n_top`` largest and ``n_bottom``
-    smallest Ritz values are each within ``tol`` relative (:func:`landscape.hessian.lanczos.error_bounds`; for a
-    value below 1e-6 of the largest |θ|, relative to that floor).
+    smallest Ritz values are each within ``tol`` relative (:func:`landscape.hessian.lanczos.error_bounds`).
     ``run.converged_at`` records the step (= HVPs) at which ``max``, ``top`` and ``min``/``bottom`` converged;
     a quantity missing there did not converge within ``steps`` (default :func:`max_steps`)."""
     if n_top < 0 or n_bottom < 0 or n_top + n_bottom == 0:
@@ -57,10 +56,7 @@ def extremes_run(
 
     def done(run: Lanczos) -> bool:
         theta, _, res = run.ritz()
-        # relative to |θ|, with a floor at 1e-6 of the spectrum's scale so that an eigenvalue at 0 (dead units)
-        # does not run the whole step limit for a relative accuracy it cannot have
-        scale = np.maximum(np.abs(theta), max(1e-6 * float(np.abs(theta).max()), 1e-300))
-        ok = error_bounds(theta, res) <= tol * scale if not run.breakdown else None
+        ok = error_bounds(theta, res) <= tol * np.maximum(np.abs(theta), 1e-300) if not run.breakdown else None
         for name, (top, bottom) in want.items():
             if name in run.converged_at:
                 continue
