@@ -229,7 +229,8 @@ def test_lanczos_relation_and_free_trace_probe(mlp_and_exact):
     assert run.Q.shape == (run.steps, H.shape[0]) and run.steps == prob.n_hvp
     np.testing.assert_allclose(run.Q @ run.Q.T, np.eye(run.steps), atol=1e-10)
     c = np.random.default_rng(0).standard_normal(run.steps)
-    np.testing.assert_allclose(run.apply_h(c), H @ (run.Q.T @ c), rtol=1e-8, atol=1e-10)
+    relation = run.Q.T @ run.t_times(c) + run.beta[-1] * c[-1] * run.q_next  # H Qᵀ = Qᵀ T + β_m q_m e_mᵀ
+    np.testing.assert_allclose(relation, H @ (run.Q.T @ c), rtol=1e-8, atol=1e-10)
     g = rademacher(H.shape[0], np.random.default_rng(1))
     gp = g - run.Q.T @ (run.Q @ g)
     exact = gp @ H @ gp

@@ -91,8 +91,7 @@ def deflated_probe(run: Lanczos, g: np.ndarray, hg: np.ndarray | None = None, pr
     product: g_⊥ᵀHg_⊥ = gᵀHg − cᵀTc − 2 β_m c_m (q_m·g), c = Q g (the Lanczos relation); else one HVP."""
     c = run.Q @ g
     if hg is not None:
-        tc = run.apply_h(c) - run.beta[-1] * c[-1] * run.q_next  # Qᵀ T c
-        return float(g @ hg - c @ (run.Q @ tc) - 2 * run.beta[-1] * c[-1] * float(run.q_next @ g))
+        return float(g @ hg - c @ run.t_times(c) - 2 * run.beta[-1] * c[-1] * float(run.q_next @ g))
     gp = g - run.Q.T @ c
     return float(gp @ _matvec(problem)(gp))
 

@@ -47,17 +47,13 @@ class Lanczos:
         V = (self.Q.T @ S[:, columns]).T
         return V / np.linalg.norm(V, axis=1, keepdims=True)
 
-    def apply_h(self, c: np.ndarray) -> np.ndarray:
-        """H (Qᵀ c) without a Hessian-vector product, from the Lanczos relation (exact up to rounding)."""
-        return self.Q.T @ _t_times(self.alpha, self.beta, c) + self.beta[-1] * c[-1] * self.q_next
-
-
-def _t_times(alpha: np.ndarray, beta: np.ndarray, c: np.ndarray) -> np.ndarray:
-    out = alpha * c
-    b = beta[: len(alpha) - 1]
-    out[:-1] += b * c[1:]
-    out[1:] += b * c[:-1]
-    return out
+    def t_times(self, c: np.ndarray) -> np.ndarray:
+        """T c for the run's tridiagonal T (m × m), without forming it."""
+        out = self.alpha * c
+        b = self.beta[: self.steps - 1]
+        out[:-1] += b * c[1:]
+        out[1:] += b * c[:-1]
+        return out
 
 
 def ritz(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
