@@ -195,10 +195,8 @@ def lanczos_eigen(
         raise ValueError(f"which must be LA, SA or BE, got {which!r}")
     top, bottom = ENDS[which](k)
     start = problem.n_hvp
-    if spectrum_top_k is not None:
-        top, bottom = max(top, spectrum_top_k, 1), max(bottom, 1)
-    run = extremes_run(problem, top, bottom, tol, seed)
-    top, bottom = ENDS[which](k)
+    run_top, run_bottom = (top, bottom) if spectrum_top_k is None else (max(top, spectrum_top_k, 1), max(bottom, 1))
+    run = extremes_run(problem, run_top, run_bottom, tol, seed)
     ends = end_pairs(run, top, bottom, vectors=True)
     w = np.r_[ends["top"], ends["bottom"][::-1]]
     V = np.vstack([ends["top_vectors"], ends["bottom_vectors"][::-1]])
