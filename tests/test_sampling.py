@@ -216,6 +216,7 @@ def test_first_conv_shortcut_and_channels_last_are_exact():
             p.copy_(b)
     for name, r in runs.items():
         np.testing.assert_allclose(r.losses, direct, rtol=1e-5, err_msg=name)
+    assert runs["auto"].meta["first_layer"] == "precomputed terms" and runs["auto"].meta["inference"] == "fused"
     half = sample_landscape(model, data, d, u, batch_size=64, shard=(1, 2), progress=False)
     np.testing.assert_array_equal(half.losses, runs["auto"].losses[half.indices])
     assert all(p.is_contiguous() for p in model.parameters())  # the model's own layout is untouched

@@ -2,7 +2,9 @@
 
 Two exact strategies, picked automatically:
 - ``inplace``: write θ* + Dᵀu into the parameters and run the model on the evaluation subset in large batches;
-  the original tensors are copied back bitwise afterwards. Best for large evaluation batches and convolutions.
+  the original tensors are copied back bitwise afterwards. Best for large evaluation batches and convolutions;
+  nets with 2-D convolutions run through a fused, channels-last inference graph of the same function
+  (:mod:`landscape.sampling.inference`).
 - ``vmap``: ``torch.func.functional_call`` + ``vmap`` over a chunk of samples, the model untouched. Best for small
   evaluation batches (≤ a few hundred inputs) of fully connected nets.
 """
@@ -22,7 +24,8 @@ from ..evaluation import EvalSubset, chunk_size
 from ..losses import cross_entropy
 from ..params import num_params, preserved_state, trainable, unflatten
 from .directions import Directions
-from .first_layer import try_first_layer_cache
+from .first_layer import first_parametrised_module, try_first_layer_cache
+from .inference import try_inference_graph
 from .sample import LandscapeSample
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -56,9 +59,13 @@ def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
 
 
 def evaluate(
-    model: nn.Module, data: EvalSubset, loss_fn: LossFn = cross_entropy, batch_size: int | None = None
+    model: Callable[[torch.Tensor], torch.Tensor],
+    data: EvalSubset,
+    loss_fn: LossFn = cross_entropy,
+    batch_size: int | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy over the whole subset (batches weighted by size), current parameters, no grad."""
+    """Mean loss and accuracy over the whole subset (batches weighted by size), current parameters, no grad.
+    ``model``: the module, or any callable that computes its forward pass (an :class:`InferenceGraph`)."""
     n = len(data)
     bs = batch_size or n
     loss = acc = 0.0
@@ -81,15 +88,27 @@ def choose_strategy(model: nn.Module, n_eval: int) -> str:
 
 
 def _inplace(
-    model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last
+    model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last, fuse, meta
 ) -> tuple[np.ndarray, np.ndarray]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
     if channels_last and data.x.dim() == 4:
         data = EvalSubset(data.x.contiguous(memory_format=torch.channels_last), data.y, data.indices, data.source)
+    graph, meta["inference"] = None, "off"
+    if fuse:
+        graph, meta["inference"] = try_inference_graph(model, data.x[:8])
+        first = first_parametrised_module(model, data.x) if shortcut and graph is not None else None
+        if first is not None and graph.folds_batchnorm_after(first):
+            shortcut = False  # conv → BatchNorm first (ResNets): one fused convolution beats the precomputed terms
+        elif first is not None:
+            graph, meta["inference"] = try_inference_graph(model, data.x[:8], exclude=(first,))
+        if graph is not None:
+            meta["fused"] = graph.describe()
     cache = (
         try_first_layer_cache(model, data, directions, batch_size, MEMORY_BUDGET, channels_last) if shortcut else None
     )
+    meta["first_layer"] = "evaluated" if cache is None else "precomputed terms"
+    forward = model if graph is None else graph
     losses, accs = np.empty(len(coords)), np.empty(len(coords))
     try:
         for j, u in enumerate(coords):
@@ -97,9 +116,11 @@ def _inplace(
             with torch.no_grad():
                 for p, b, d in zip(params, base, delta):
                     p.copy_(b + d.to(b.device, b.dtype))
+            if graph is not None:
+                graph.refresh()
             if cache is not None:
                 cache.activate(torch.as_tensor(u))
-            losses[j], accs[j] = evaluate(model, data, loss_fn, batch_size)
+            losses[j], accs[j] = evaluate(forward, data, loss_fn, batch_size)
             bar.update(1)
     finally:
         if cache is not None:
@@ -152,6 +173,7 @@ def sample_landscape(
     shortcut: bool = True,
     desc: str = "sampling",
     channels_last: bool | None = None,
+    fuse: bool = True,
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
@@ -160,7 +182,10 @@ def sample_landscape(
     :mod:`landscape.sampling.first_layer`). ``batch_size``: inputs per forward pass (in-place default:
     cache-sized chunks, :func:`landscape.evaluation.chunk_size`, for nets with 2-D convolutions; else up to
     512 MB). ``channels_last``: run 2-D convolutions on channels-last activations (default: when the model has
-    one; the in-place strategy). ``desc`` labels the progress bar (the model and the phase). The model's
+    one; the in-place strategy). ``fuse``: evaluate nets with 2-D convolutions through an
+    :class:`~landscape.sampling.inference.InferenceGraph` (BatchNorm folded, ReLU and residual additions fused;
+    checked against the model's forward pass, which is used where it does not apply; the in-place strategy;
+    ``meta["inference"]`` says which ran). ``desc`` labels the progress bar (the model and the phase). The model's
     parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
@@ -177,6 +202,7 @@ def sample_landscape(
     idx = block_indices(len(coords), *(shard or (0, 1)))
     chosen = choose_strategy(model, len(data)) if strategy == "auto" else strategy
     per_input = activation_numel(model, data.x)
+    meta: dict = {}
     with preserved_state(model), tqdm(total=len(idx), desc=desc, disable=not progress) as bar:
         if chosen == "inplace":
             conv = has_conv2d(model)
@@ -184,7 +210,9 @@ def sample_landscape(
             largest = max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
             bs = batch_size or (chunk_size(per_input, smallest=128) if conv else largest)
             cl = conv if channels_last is None else channels_last
-            losses, accs = _inplace(model, data, directions, coords[idx], loss_fn, bs, bar, shortcut, cl)
+            losses, accs = _inplace(
+                model, data, directions, coords[idx], loss_fn, bs, bar, shortcut, cl, fuse and conv, meta
+            )
         else:
             bs = batch_size or len(data)
             chunk = max(1, min(len(idx), MEMORY_BUDGET // (4 * per_input * bs)))
@@ -202,6 +230,7 @@ def sample_landscape(
             "eval_source": data.source,
             "n_total": len(coords),
             "shard": list(shard) if shard else [0, 1],
+            **meta,
         },
         direction_matrix=None if directions.matrix is None else directions.matrix.numpy(),
     )

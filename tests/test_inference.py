@@ -1,0 +1,154 @@
+"""The sampler's fast inference graph (landscape.sampling.inference): the same function as the model's forward pass
+(BatchNorm folded, ReLU and residual additions fused, max pooling as slice maxima), to float32 rounding."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from landscape.params import trainable, unflatten
+from landscape.sampling import inference
+from landscape.sampling.coordinates import ball
+from landscape.sampling.directions import make_directions
+from landscape.sampling.inference import InferenceGraph, slice_max_pool, try_inference_graph
+from landscape.sampling.sampler import evaluate, sample_landscape
+from models import build_model, model_config
+
+from .references import digits_subset
+
+RTOL = 1e-5  # float32 outputs of the rewritten graph against the model's, relative to the outputs' scale
+
+
+def _trained_looking(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BatchNorm statistics and affine terms (a fresh net's are 0/1, which would hide a folding error)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+    return model.eval()
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = RTOL) -> bool:
+    return float((a - b).abs().max()) <= rtol * float(b.abs().max())
+
+
+@pytest.mark.parametrize(
+    "name, extra, expect",
+    [
+        ("convnet", {}, {"conv": 2, "batchnorm": 0, "relu": 2, "residual": 0, "max_pool": 2}),
+        ("resnet8", {}, {"conv": 9, "batchnorm": 9, "relu": 7, "residual": 3, "max_pool": 0}),
+        ("resnet8", {"skip": False}, {"conv": 7, "batchnorm": 7, "relu": 7, "residual": 0, "max_pool": 0}),
+    ],
+)
+def test_graph_matches_the_model(name, extra, expect):
+    torch.manual_seed(0)
+    model = _trained_looking(build_model(model_config(name, (1, 28, 28), 10, **extra)))
+    x = torch.randn(6, 1, 28, 28)
+    graph = InferenceGraph(model, x)
+    assert {k: graph.fused[k] for k in expect} == expect
+    with torch.no_grad():
+        assert _close(graph(x), model(x))
+        for p in model.parameters():  # new weights: stale until refresh(), then right again
+            p.add_(0.05 * torch.randn_like(p))
+        want = model(x)
+        assert not _close(graph(x), want, 1e-3)
+        graph.refresh()
+        assert _close(graph(x), want)
+
+
+def test_fallback_without_onednn_post_ops(monkeypatch):
+    """Where oneDNN's fused convolution is missing, the same graph runs with F.conv2d and separate ops."""
+    monkeypatch.setattr(inference, "_POINTWISE", False)
+    torch.manual_seed(1)
+    model = _trained_looking(build_model(model_config("resnet8", (1, 8, 8), 10)), seed=1)
+    x = torch.randn(5, 1, 8, 8)
+    graph, why = try_inference_graph(model, x)
+    assert why == "fused" and not graph.describe()["oneDNN post-ops"]
+    with torch.no_grad():
+        assert _close(graph(x), model(x))
+
+
+@pytest.mark.parametrize("shape, kernel", [((3, 4, 28, 28), 2), ((2, 6, 9, 11), 2), ((2, 3, 10, 7), (3, 2))])
+def test_slice_max_pool_equals_max_pool_bitwise(shape, kernel):
+    x = torch.randn(shape)
+    x[0, 0, 0, 0] = float("nan")  # NaN propagates like max_pool2d's
+    for t in (x, x.contiguous(memory_format=torch.channels_last)):
+        k = (kernel, kernel) if isinstance(kernel, int) else kernel
+        assert torch.equal(slice_max_pool(t, k).nan_to_num(7.0), F.max_pool2d(t, kernel).nan_to_num(7.0))
+
+
+def test_overlapping_or_padded_pooling_is_left_alone():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(3, stride=2), nn.MaxPool2d(2, padding=1), nn.Flatten())
+    x = torch.randn(2, 1, 16, 16)
+    graph = InferenceGraph(model.eval(), x)
+    assert graph.fused["max_pool"] == 0 and graph.fused["conv"] == 1
+    with torch.no_grad():
+        assert _close(graph(x), model(x))
+
+
+def test_refusals_name_their_reason(monkeypatch):
+    class Branchy(nn.Module):  # control flow on tensor values: torch.fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            out = self.conv(x)
+            return out.flatten(1) if out.sum() > 0 else -out.flatten(1)
+
+    x = torch.randn(2, 1, 8, 8)
+    assert try_inference_graph(Branchy().eval(), x)[0] is None
+    assert "not traceable" in try_inference_graph(Branchy().eval(), x)[1]
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    assert try_inference_graph(mlp, x) == (None, "no 2-D convolution")
+    # the built-in check catches a rewrite that computes something else (here: a folding off by 1 %)
+    original = inference.FusedConv.refresh
+
+    def wrong(self):
+        original(self)
+        self.weight = self.weight * 1.01
+
+    monkeypatch.setattr(inference.FusedConv, "refresh", wrong)
+    model = _trained_looking(build_model(model_config("resnet8", (1, 8, 8), 10)))
+    assert try_inference_graph(model, torch.randn(4, 1, 8, 8)) == (None, "rewritten graph differs from the model")
+
+
+def test_sampling_through_the_graph_is_the_direct_loss():
+    """sample_landscape with the graph (first conv from precomputed terms, the rest fused) against writing each
+    θ* + D u into the model and evaluating it directly: 1e-5 relative; the model comes back untouched."""
+    torch.manual_seed(0)
+    model = _trained_looking(build_model(model_config("resnet8", (1, 8, 8), 10)))
+    data = digits_subset(200, double=False)
+    d = make_directions(model, "gaussian", 2, seed=3)  # perturbs BatchNorm's γ and β too
+    u = ball(8, 2, 0.5, seed=1)
+    model.train()  # the sampler evaluates in eval mode and gives the model back in its own mode
+    before = {n: t.clone() for n, t in model.state_dict().items()}
+    fast = sample_landscape(model, data, d, u, batch_size=64, progress=False)
+    # conv → BatchNorm first: the first convolution is fused with its BatchNorm instead of precomputed terms
+    assert fast.meta["inference"] == "fused" and fast.meta["fused"]["batchnorm"] == 9
+    assert fast.meta["first_layer"] == "evaluated"
+    params = [p for _, p in trainable(model)]
+    base = [p.detach().clone() for p in params]
+    direct = []
+    model.eval()
+    for row in u:
+        with torch.no_grad():
+            for p, b, dl in zip(params, base, unflatten(d.displacement(torch.as_tensor(row)), base)):
+                p.copy_(b + dl)
+        direct.append(evaluate(model, data)[0])
+    with torch.no_grad():
+        for p, b in zip(params, base):
+            p.copy_(b)
+    np.testing.assert_allclose(fast.losses, direct, rtol=1e-5)
+    model.train()
+    plain = sample_landscape(model, data, d, u, batch_size=64, progress=False, fuse=False)
+    assert plain.meta["inference"] == "off"
+    np.testing.assert_allclose(fast.losses, plain.losses, rtol=1e-5)
+    after = model.state_dict()
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    assert all(p.is_contiguous() for p in model.parameters()) and model.training
