@@ -27,15 +27,15 @@ class Bottleneck(nn.Module):
 
 
 class Transition(nn.Module):
-    def __init__(self, c_in: int, c_out: int):
+    def __init__(self, c_in: int, c_out: int, pool: bool = True):
         super().__init__()
         self.bn = nn.BatchNorm2d(c_in)
         self.conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.pool = pool  # decided from the map size at construction: the forward pass has no data-dependent branch
 
     def forward(self, x):
         out = self.conv(F.relu(self.bn(x)))
-        # never pool a map below 1 pixel (8×8 inputs)
-        return F.avg_pool2d(out, 2) if out.shape[-1] >= 2 else out
+        return F.avg_pool2d(out, 2) if self.pool else out
 
 
 class DenseNet(nn.Module):
@@ -49,6 +49,7 @@ class DenseNet(nn.Module):
     ):
         super().__init__()
         c = 2 * growth
+        size = input_shape[-1]  # the map's width; the 3×3 stem keeps it
         self.conv1 = nn.Conv2d(input_shape[0], c, 3, padding=1, bias=False)
         stages: list[nn.Module] = []
         for i, n in enumerate(blocks):
@@ -59,8 +60,9 @@ class DenseNet(nn.Module):
             stages.append(nn.Sequential(*layers))
             if i < len(blocks) - 1:
                 c_out = int(math.floor(c * reduction))
-                stages.append(Transition(c, c_out))
-                c = c_out
+                pool = size >= 2  # never pool a map below 1 pixel (8×8 inputs)
+                stages.append(Transition(c, c_out, pool))
+                c, size = c_out, size // 2 if pool else size
         self.features = nn.Sequential(*stages)
         self.bn = nn.BatchNorm2d(c)
         self.linear = nn.Linear(c, num_classes)

@@ -43,6 +43,8 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = RTOL) -> bool:
         ("convnet", {}, {"conv": 2, "batchnorm": 0, "relu": 2, "residual": 0, "max_pool": 2}),
         ("resnet8", {}, {"conv": 9, "batchnorm": 9, "relu": 7, "residual": 3, "max_pool": 0}),
         ("resnet8", {"skip": False}, {"conv": 7, "batchnorm": 7, "relu": 7, "residual": 0, "max_pool": 0}),
+        # pre-activation (BatchNorm → ReLU → conv): only each bottleneck's 1×1 conv → BatchNorm → ReLU folds
+        ("densenet", {"blocks": (2, 2), "growth": 8}, {"conv": 10, "batchnorm": 4, "relu": 4, "residual": 0}),
     ],
 )
 def test_graph_matches_the_model(name, extra, expect):

@@ -182,10 +182,11 @@ def sample_landscape(
     :mod:`landscape.sampling.first_layer`). ``batch_size``: inputs per forward pass (in-place default:
     cache-sized chunks, :func:`landscape.evaluation.chunk_size`, for nets with 2-D convolutions; else up to
     512 MB). ``channels_last``: run 2-D convolutions on channels-last activations (default: when the model has
-    one; the in-place strategy). ``fuse``: evaluate nets with 2-D convolutions through an
-    :class:`~landscape.sampling.inference.InferenceGraph` (BatchNorm folded, ReLU and residual additions fused;
-    checked against the model's forward pass, which is used where it does not apply; the in-place strategy;
-    ``meta["inference"]`` says which ran). ``desc`` labels the progress bar (the model and the phase). The model's
+    one; the in-place strategy; the inference graph below always runs channels-last). ``fuse``: evaluate nets
+    with 2-D convolutions through an :class:`~landscape.sampling.inference.InferenceGraph` (BatchNorm folded,
+    ReLU and residual additions fused; checked against the model's forward pass, which is used where it does not
+    apply; the in-place strategy; ``meta["inference"]`` says which ran). ``desc`` labels the progress bar (the
+    model and the phase). The model's
     parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
