@@ -28,8 +28,9 @@ def _trained_looking(model: nn.Module, seed: int = 0) -> nn.Module:
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+                if m.affine:
+                    m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                    m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
     return model.eval()
 
 
@@ -154,3 +155,34 @@ def test_sampling_through_the_graph_is_the_direct_loss():
     after = model.state_dict()
     assert all(torch.equal(before[n], after[n]) for n in before)
     assert all(p.is_contiguous() for p in model.parameters()) and model.training
+
+
+def test_depthwise_unaffine_and_same_padding():
+    """Grouped convolutions, BatchNorm without affine terms, a conv bias folded with its BatchNorm, an in-place ReLU
+    and a residual addition written as x + y are all fused; a 'same'-padded convolution is left as it is."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 16, 3, padding="same")
+            self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=True)
+            self.bn = nn.BatchNorm2d(16, affine=False)
+            self.pw = nn.Conv2d(16, 8, 1, stride=2)
+            self.bn2 = nn.BatchNorm2d(8)
+            self.head = nn.Linear(8, 4)
+
+        def forward(self, x):
+            x = torch.relu(self.stem(x))
+            y = torch.relu(x + self.bn(self.dw(x)))
+            z = F.relu(self.bn2(self.pw(y)), inplace=True)
+            return self.head(z.mean((2, 3)))
+
+    model = _trained_looking(Block())
+    x = torch.randn(4, 3, 12, 12)
+    graph, why = try_inference_graph(model, x)
+    assert why == "fused"
+    assert {k: graph.fused[k] for k in ("conv", "batchnorm", "relu", "residual")} == {
+        "conv": 2, "batchnorm": 2, "relu": 2, "residual": 1
+    }  # fmt: skip
+    with torch.no_grad():
+        assert _close(graph(x), model(x))
