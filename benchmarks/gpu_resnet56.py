@@ -65,6 +65,7 @@ def main() -> None:
     d = make_directions(model, "filter", 2, seed=0)
     u = ball(max(a.cpu_steps, 2) - 1, 2, 1.0, seed=0)
     v = torch.randn(P, generator=torch.Generator().manual_seed(1))
+    sample_landscape(model, data, d, u[:1], progress=False)  # warm-up (oneDNN kernels), as on the device
     t0 = time.perf_counter()
     cpu_sample = sample_landscape(model, data, d, u, progress=False)
     t_cpu_sample = (time.perf_counter() - t0) / len(u)
