@@ -59,8 +59,11 @@ class FusedConv:
     residual: bool = False
     weight: torch.Tensor | None = None
     bias: torch.Tensor | None = None
+    own_forward: bool = False  # call the layer itself (its forward may be replaced: the sampler's first layer)
 
     def refresh(self) -> None:
+        if self.own_forward:
+            return
         w = self.conv.weight.detach()
         b = None if self.conv.bias is None else self.conv.bias.detach()
         if self.bn is not None:
@@ -80,6 +83,10 @@ class FusedConv:
 
     def __call__(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
         c = self.conv
+        if self.own_forward:
+            out = c(x)
+            out = out if other is None else out + other
+            return F.relu(out) if self.relu else out
         x = x.contiguous(memory_format=torch.channels_last)
         if _use_pointwise(x, self.weight):
             args = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
@@ -176,12 +183,11 @@ def _shape(node: fx.Node) -> torch.Size | None:
 class InferenceGraph:
     """The model's forward pass with fused, channels-last convolutions (see the module docstring).
 
-    ``exclude``: convolutions left as they are (the sampler's first layer, which it replaces with precomputed
-    terms). Call :meth:`refresh` after every change of the model's parameters; ``fused`` counts what was folded.
+    Call :meth:`refresh` after every change of the model's parameters; ``fused`` counts what was folded.
     Build it with the model in eval mode and call it only in eval mode (BatchNorm is folded with running
     statistics)."""
 
-    def __init__(self, model: nn.Module, example: torch.Tensor, exclude: tuple[nn.Module, ...] = ()):
+    def __init__(self, model: nn.Module, example: torch.Tensor):
         gm = fx.symbolic_trace(model)
         ShapeProp(gm).propagate(example)
         modules = dict(gm.named_modules())
@@ -200,7 +206,7 @@ class InferenceGraph:
             if node.op != "call_module" or type(modules[node.target]) is not nn.Conv2d:
                 continue
             conv = modules[node.target]
-            if any(conv is e for e in exclude) or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
                 continue
             spec, chain, other = FusedConv(conv), [node], None
             nxt = _only_user(chain[-1])
@@ -258,6 +264,18 @@ class InferenceGraph:
         cost more than they save: ResNet-20 sampled 0.86× as fast with them on MNIST, 0.74× on CIFAR shapes)."""
         return any(spec.conv is conv and spec.bn is not None for spec in self.convs)
 
+    def hand_back(self, conv: nn.Module) -> None:
+        """Let ``conv`` run its own forward again (the sampler replaces the first layer's with precomputed terms);
+        the ReLU or addition fused after it runs as a separate op. Not for a conv with a folded BatchNorm."""
+        for spec in self.convs:
+            if spec.conv is conv and not spec.own_forward:
+                if spec.bn is not None:
+                    raise ValueError("a convolution with a folded BatchNorm cannot run its own forward")
+                spec.own_forward, spec.weight, spec.bias = True, None, None
+                self.fused["conv"] -= 1
+                self.fused["relu"] -= spec.relu
+                self.fused["residual"] -= spec.residual
+
     def describe(self) -> dict:
         return {**self.fused, "oneDNN post-ops": self.pointwise}
 
@@ -273,16 +291,14 @@ class _Call(nn.Module):
         return self.spec(x, other)
 
 
-def try_inference_graph(
-    model: nn.Module, example: torch.Tensor, exclude: tuple[nn.Module, ...] = ()
-) -> tuple[InferenceGraph | None, str]:
+def try_inference_graph(model: nn.Module, example: torch.Tensor) -> tuple[InferenceGraph | None, str]:
     """An :class:`InferenceGraph` of ``model`` (in eval mode, no gradients) checked against the model's own output on
     ``example`` to :data:`CHECK_RTOL` of the outputs' scale, or ``(None, reason)`` where it does not apply."""
     if not any(type(m) is nn.Conv2d for m in model.modules()):
         return None, "no 2-D convolution"
     try:
         with torch.no_grad():
-            graph = InferenceGraph(model, example, exclude)
+            graph = InferenceGraph(model, example)
             if graph.fused["conv"] + graph.fused["max_pool"] == 0:
                 return None, "nothing to rewrite"
             ref, got = model(example), graph(example)
