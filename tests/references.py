@@ -59,3 +59,25 @@ def small_mlp(seed: int = 0, double: bool = True) -> nn.Module:
         opt.step()
     opt.zero_grad(set_to_none=True)
     return model
+
+
+def direct_losses(model: nn.Module, data: EvalSubset, directions, coords: np.ndarray) -> list[float]:
+    """The reference for every sampling path: θ* + D u written into the model, which is evaluated as it is (current
+    train/eval modes), then θ* restored."""
+    from landscape.params import trainable, unflatten
+    from landscape.sampling.sampler import evaluate
+
+    params = [p for _, p in trainable(model)]
+    base = [p.detach().clone() for p in params]
+    out = []
+    try:
+        for row in coords:
+            with torch.no_grad():
+                for p, b, dl in zip(params, base, unflatten(directions.displacement(torch.as_tensor(row)), base)):
+                    p.copy_(b + dl)
+            out.append(evaluate(model, data)[0])
+    finally:
+        with torch.no_grad():
+            for p, b in zip(params, base):
+                p.copy_(b)
+    return out

@@ -7,15 +7,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from landscape.params import trainable, unflatten
 from landscape.sampling import inference
 from landscape.sampling.coordinates import ball
 from landscape.sampling.directions import make_directions
 from landscape.sampling.inference import InferenceGraph, slice_max_pool, try_inference_graph
-from landscape.sampling.sampler import evaluate, sample_landscape
+from landscape.sampling.sampler import sample_landscape
 from models import build_model, model_config
 
-from .references import digits_subset
+from .references import digits_subset, direct_losses
 
 RTOL = 1e-5  # float32 outputs of the rewritten graph against the model's, relative to the outputs' scale
 
@@ -122,8 +121,9 @@ def test_refusals_name_their_reason(monkeypatch):
 
 
 def test_sampling_through_the_graph_is_the_direct_loss():
-    """sample_landscape with the graph (first conv from precomputed terms, the rest fused) against writing each
-    θ* + D u into the model and evaluating it directly: 1e-5 relative; the model comes back untouched."""
+    """sample_landscape through the graph (ResNet-8: the first conv fused with its BatchNorm, not precomputed terms)
+    against writing each θ* + D u into the model and evaluating it directly: 1e-5 relative; the model comes back
+    untouched."""
     torch.manual_seed(0)
     model = _trained_looking(build_model(model_config("resnet8", (1, 8, 8), 10)))
     data = digits_subset(200, double=False)
@@ -135,18 +135,8 @@ def test_sampling_through_the_graph_is_the_direct_loss():
     # conv → BatchNorm first: the first convolution is fused with its BatchNorm instead of precomputed terms
     assert fast.meta["inference"] == "fused" and fast.meta["fused"]["batchnorm"] == 9
     assert fast.meta["first_layer"] == "evaluated"
-    params = [p for _, p in trainable(model)]
-    base = [p.detach().clone() for p in params]
-    direct = []
     model.eval()
-    for row in u:
-        with torch.no_grad():
-            for p, b, dl in zip(params, base, unflatten(d.displacement(torch.as_tensor(row)), base)):
-                p.copy_(b + dl)
-        direct.append(evaluate(model, data)[0])
-    with torch.no_grad():
-        for p, b in zip(params, base):
-            p.copy_(b)
+    direct = direct_losses(model, data, d, u)
     np.testing.assert_allclose(fast.losses, direct, rtol=1e-5)
     model.train()
     plain = sample_landscape(model, data, d, u, batch_size=64, progress=False, fuse=False)
@@ -186,3 +176,24 @@ def test_depthwise_unaffine_and_same_padding():
     }  # fmt: skip
     with torch.no_grad():
         assert _close(graph(x), model(x))
+
+
+def test_hand_back_runs_the_layer_itself():
+    """The sampler hands the first conv back when it precomputes that layer's terms: the layer's own forward (which
+    the terms replace) runs, the ReLU after it as a separate op, and the output is unchanged. A conv with a folded
+    BatchNorm cannot be handed back."""
+    torch.manual_seed(2)
+    model = build_model(model_config("convnet", (1, 28, 28), 10)).eval()
+    x = torch.randn(4, 1, 28, 28)
+    graph = InferenceGraph(model, x)
+    first = model.features[0]
+    calls = []
+    hook = first.register_forward_hook(lambda *_: calls.append(1))
+    graph.hand_back(first)
+    with torch.no_grad():
+        assert _close(graph(x), model(x))
+    hook.remove()
+    assert len(calls) == 2 and graph.fused["conv"] == 1 and graph.fused["relu"] == 1  # graph's call + model's
+    resnet = _trained_looking(build_model(model_config("resnet8", (1, 8, 8), 10)))
+    with pytest.raises(ValueError, match="folded BatchNorm"):
+        InferenceGraph(resnet, torch.randn(2, 1, 8, 8)).hand_back(resnet.conv1)

@@ -13,7 +13,7 @@ from landscape.sampling.sample import LandscapeSample
 from landscape.sampling.sampler import sample_landscape
 from models import build_model, model_config
 
-from .references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
+from .references import Quadratic, digits_subset, direct_losses, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
 
 def snapshot(model):
@@ -187,8 +187,6 @@ def test_first_conv_shortcut_and_channels_last_are_exact():
     """The conv path (first-conv terms, channels-last activations, cache-sized chunks) gives the loss of the
     perturbed model evaluated directly, to float rounding (1e-5 relative; channels-last kernels round differently),
     and a sample's value does not depend on the shard it is evaluated in (same chunks: bitwise)."""
-    from landscape.params import trainable, unflatten
-    from landscape.sampling.sampler import evaluate
 
     torch.manual_seed(0)
     model = nn.Sequential(
@@ -203,17 +201,7 @@ def test_first_conv_shortcut_and_channels_last_are_exact():
         "channels-first": sample_landscape(model, data, d, u, batch_size=64, channels_last=False, progress=False),
         "no shortcut": sample_landscape(model, data, d, u, batch_size=64, shortcut=False, progress=False),
     }
-    params = [p for _, p in trainable(model)]
-    base = [p.detach().clone() for p in params]
-    direct = []
-    for row in u:
-        with torch.no_grad():
-            for p, b, dl in zip(params, base, unflatten(d.displacement(torch.as_tensor(row)), base)):
-                p.copy_(b + dl)
-        direct.append(evaluate(model, data)[0])
-    with torch.no_grad():
-        for p, b in zip(params, base):
-            p.copy_(b)
+    direct = direct_losses(model, data, d, u)
     for name, r in runs.items():
         np.testing.assert_allclose(r.losses, direct, rtol=1e-5, err_msg=name)
     assert runs["auto"].meta["first_layer"] == "precomputed terms" and runs["auto"].meta["inference"] == "fused"
