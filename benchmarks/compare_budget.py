@@ -3,7 +3,8 @@ least time its arithmetic allows on this machine (issue 15's target: ≤ 15 minu
 
 Each phase's unit of work is timed here with the project's own code and the default settings (threads as an
 analysis picks them, the 1,000-image evaluation subset, chunk sizes and graph paths chosen automatically):
-one training epoch (8,000 images, Adam, batch 128, plus the 2,000-image validation pass), one sampled point, one
+one training epoch (``landscape train``'s own path: 8,000 images, Adam, batch 128, plus the 2,000-image
+validation pass and the checkpoint), one sampled point, one
 point of the exact slice field, one Hessian-vector product. The number of HVPs comes from the analysis's own
 Krylov budget on the briefly trained net (measured on a 128-image subset: the count depends on the spectrum, not
 on the subset's size). The unit times × the default counts give the run's time for both models; the FLOPs of each
@@ -16,6 +17,7 @@ Usage: python benchmarks/compare_budget.py [--depth 20] [--n-eval 1000]
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 from _common import SHARED_MNIST, best_time
@@ -37,7 +39,8 @@ def main() -> None:
     from landscape.sampling.directions import make_directions
     from landscape.sampling.sampler import sample_landscape
     from landscape.threads import choose_threads
-    from models import build_model, model_config
+    from models.checkpoints import load_network
+    from scripts.train import TrainSettings, train_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depth", type=int, default=20)
@@ -48,8 +51,6 @@ def main() -> None:
     torch.set_num_threads(threads)
     splits = load_mnist(SHARED_MNIST)
     data = evaluation_subset(splits.train_x, splits.train_y, a.n_eval, seed=0)
-    torch.manual_seed(0)
-    model = build_model(model_config(f"resnet{a.depth}", splits.input_shape, splits.num_classes))
     size = 1024
     m1, m2 = torch.randn(size, size), torch.randn(size, size)
     peak = 2 * size**3 / best_time(lambda: m1 @ m2, 10)
@@ -62,31 +63,24 @@ def main() -> None:
             fn()
         return float(counter.get_total_flops())
 
-    # training: one epoch, timed whole (the validation pass included), the model then analysed
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    t0 = time.perf_counter()
-    model.train()
-    for idx in torch.randperm(len(splits.train_y), generator=gen).split(128):
-        step(splits.train_x[idx], splits.train_y[idx])
-    model.eval()
-    with torch.no_grad():
-        for x in splits.val_x.split(512):
-            model(x)
-    t_epoch = time.perf_counter() - t0
+    # training: one epoch through the project's own training path (Lightning, Adam, batch 128, validation pass),
+    # timed whole; the trained model is then the one analysed
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        ck = train_model(
+            TrainSettings(out=tmp, model=f"resnet{a.depth}", data="mnist", data_dir=str(SHARED_MNIST), epochs=1,
+                          quiet=True)  # fmt: skip
+        )["checkpoint"]
+        t_epoch = time.perf_counter() - t0
+        model, _ = load_network(ck)
     xb, yb = splits.train_x[:128], splits.train_y[:128]
     model.train()
-    f_epoch = flops(lambda: step(xb, yb)) * len(splits.train_y) / 128
+    f_epoch = flops(lambda: F.cross_entropy(model(xb), yb).backward()) * len(splits.train_y) / 128
+    model.zero_grad(set_to_none=True)
     model.eval()
     with torch.no_grad():
         f_epoch += flops(lambda: model(splits.val_x[:1])) * len(splits.val_y)
-    opt.zero_grad(set_to_none=True)
+    gen = torch.Generator().manual_seed(0)
 
     # sampling: the default ball's points (and the surface grid's) cost one evaluation of the subset each
     d = make_directions(model, o.directions, o.k, seed=0)
