@@ -42,6 +42,8 @@ _PUBLIC = {
     "slice_field": "landscape.hessian.slice_field",
     "graph_curvature": "landscape.curvature.slice_geometry",
     "loss_graph_curvature": "landscape.curvature.loss_graph",
+    "diffusion_estimate": "landscape.curvature.slice_curvature",
+    "compare_slice": "landscape.curvature.slice_curvature",
     "comparison": "landscape.curvature.diffusion",
     "write_analysis": "landscape.report.writing",
 }

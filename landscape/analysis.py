@@ -18,8 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .curvature.diffusion import laziness
-from .curvature.loss_graph import default_loss_patch, min_samples
-from .curvature.slice_curvature import SliceCurvature, compare_slice
+from .curvature.loss_graph import min_samples
+from .curvature.slice_curvature import SliceCurvature, compare_slice, diffusion_estimate
 from .curvature.slice_geometry import graph_curvature
 from .distributed import Comm
 from .evaluation import EvalSubset
@@ -44,7 +44,7 @@ from .threads import choose_threads, using_threads
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
 SCHEMES = ("ball", "shells", "grid")
 MAX_K = 6  # the loss-graph estimator is validated for k = 2..5 (its patches hold 50·2^k samples)
-DC_FIELD_MAX = 5000  # above this many samples the diffusion estimate is made at the centre only
+DC_FIELD_MAX = 5000  # above this many samples the diffusion field (exact_field=True) is not estimated
 
 # The metric names, defined once: the summary CSV, the printed table, the callback's logs and the history CSV are
 # all cut from these lists.
@@ -53,11 +53,13 @@ CURVATURE_METRICS = [
     "dc_scalar",
     "dc_scalar_se",
     "analytic_scalar",
-    "analytic_scalar_reach",
+    "dc_region",
+    "analytic_region",
     "fd_scalar",
     "dc_sign_agrees",
 ]
-DIAGNOSTICS = ["loss_scale", "dc_comparison", "field_spearman", "dc_laziness"]
+DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "analytic_region_se", "field_spearman",
+               "dc_laziness"]  # fmt: skip
 SUMMARY_COLUMNS = [
     *("checkpoint", "model", "directions", "k", "n_points", "radius"),
     *HESSIAN_METRICS,
@@ -84,9 +86,10 @@ class AnalysisOptions:
     ``hessian-mixed`` (unit Hessian eigenvectors; mixed = the top and the bottom of the spectrum, a saddle slice when
     λmin < 0). ``k`` directions (2..6). ``scheme``: ``ball`` (``n_samples`` points), ``shells`` (three spheres at
     ⅓, ⅔ and 1 × ``radius``, ``n_samples``/3 each) or ``grid`` (round(n_samples^{1/k}) points per axis).
-    ``loss_scale``: s of the loss graph; None (default) = the estimator's relief rule (SPEC §4b,
-    :func:`landscape.curvature.loss_graph.relief_scale`). ``exact_field``: samples at which the exact slice field
-    is computed (None: every sample; a number: the centre's walk reach first, then evenly spread samples).
+    The loss graph's scale s is the estimator's relief rule (SPEC §4b, :func:`landscape.curvature.loss_graph.
+    relief_scale`); curvatures are reported as R(s)/s², which does not depend on the loss unit. ``exact_field``:
+    the exact slice curvature at every sample (the field figure and its Spearman correlation, a validation option);
+    by default it is computed at the centre and at 16 samples drawn from the walk's reach only (SPEC §5e).
     ``jackknife``: subsets for the diffusion estimate's standard error (0: none).
     """
 
@@ -104,9 +107,6 @@ class AnalysisOptions:
     radius_rise: float = _option(2.0, "loss factor that sets the auto radius")
     scheme: str = _option("ball", "sample layout: a ball, three shells at ⅓, ⅔ and 1 × the radius, or a grid",
                           choices=SCHEMES)  # fmt: skip
-    loss_scale: float | None = _option(
-        None, "s in the loss graph (u, s·L): auto = the estimator's relief rule (1 % rise over the radius)", none="auto"
-    )
     seed: int = _option(0, "directions' and samples' seed (0..2^32-1)")
     grid_points: int = _option(21, "grid points per axis for the 2-D surface (0: none)", flag="grid")
     hessian: bool = _option(True, "the Hessian spectrum (λmax, λmin, top-k, trace, density)")
@@ -117,8 +117,8 @@ class AnalysisOptions:
     density_steps: int = _option(40, "Lanczos steps of each further SLQ start")
     tol: float = _option(1e-4, "relative accuracy of each Hessian eigenvalue (its Lanczos error bound)")
     curvature: bool = _option(True, "the diffusion curvature of the sampled slice and its exact field")
-    exact_field: int | None = _option(
-        None, "compute the exact slice curvature at N samples (the walk's reach first; all: every sample)", none="all"
+    exact_field: bool = _option(
+        False, "the exact slice curvature at every sample too (the field figure and Spearman; slower)"
     )
     jackknife: int = _option(10, "subsets for the diffusion value's error (0: none)")
     dc_t: int | None = _option(None, "walk length of the comparison form (auto: tied to the patch)", none="auto")
@@ -145,10 +145,6 @@ class AnalysisOptions:
             bad(f"radius must be in (0, 1000] or None (auto), got {self.radius}")
         if not (isinstance(self.radius_rise, (int, float)) and 1 < self.radius_rise <= 1e3):
             bad(f"radius_rise (the auto radius's loss factor) must be in (1, 1000], got {self.radius_rise}")
-        if self.loss_scale is not None and not (
-            isinstance(self.loss_scale, (int, float)) and 1e-12 <= self.loss_scale <= 1e12
-        ):
-            bad(f"loss scale must be in 1e-12..1e12 (or None/auto: the relief rule), got {self.loss_scale}")
         if not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):
             bad(f"seed must be an integer in 0..2^32-1, got {self.seed}")
         if self.grid_points and not 3 <= self.grid_points <= 201:
@@ -163,8 +159,6 @@ class AnalysisOptions:
             bad(f"jackknife subsets must be 0 (none) or up to 100, got {self.jackknife}")
         if not 0 < self.tol < 1:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
-        if self.exact_field is not None and self.exact_field < 1:
-            bad(f"exact_field must be None (every sample) or ≥ 1, got {self.exact_field}")
         if self.jackknife == 1 or self.jackknife < 0:
             bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
         if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 1024):
@@ -393,43 +387,30 @@ def _analyze(
     return result
 
 
-def field_rows(coords: np.ndarray, cap: int | None) -> np.ndarray:
-    """Rows (of the finite samples ``coords``, row 0 = the centre) that get the exact field: all, or at most ``cap``:
-    the centre's walk reach (its nearest samples, the estimator's patch) first, then evenly spread others."""
-    n = len(coords)
-    if cap is None or cap >= n:
-        return np.arange(n)
-    near = np.argsort(np.linalg.norm(coords - coords[0], axis=1), kind="stable")
-    reach = near[: min(cap, default_loss_patch(n, coords.shape[1]))]
-    rest = np.setdiff1d(np.arange(n), reach)
-    extra = rest[np.linspace(0, len(rest) - 1, cap - len(reach)).round().astype(int)] if cap > len(reach) else []
-    return np.sort(np.r_[reach, extra]).astype(np.int64)
-
-
 def _slice_curvature(
     result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str = ""
 ) -> None:
-    """The exact slice field (autograd on the k coordinates) and the diffusion estimate, side by side (SPEC §4–5)."""
+    """The diffusion estimate first (it says where its walk reads), then the exact curvature where the comparison
+    needs it: the centre and the walk's reach, or every sample with ``exact_field`` (SPEC §4–5)."""
     s, sample = result.scalars, result.sample
     if not sample.finite[0]:
         nan = float("nan")
-        warning = "the loss at the trained point is not finite"
-        result.slice = SliceCurvature(nan, nan, nan, nan, nan, nan, nan, warnings=[warning])
+        result.slice = SliceCurvature(nan, nan, nan, nan, nan, warnings=["the loss at the trained point is not finite"])
         s.update(result.slice.scalars(), dc_laziness=float("nan"))
         return
     t0 = time.perf_counter()
     u, f = sample.coords[sample.finite], sample.losses[sample.finite]
-    rows = field_rows(u, o.exact_field)
+    dc_field = o.exact_field and len(u) <= DC_FIELD_MAX
+    est = comm.run(
+        "diffusion curvature",
+        lambda: diffusion_estimate(u, f, replicates=o.jackknife, seed=o.seed, field=dc_field, t=o.dc_t),
+    )
+    result.timings["diffusion_curvature"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rows = est.truth_rows(every=o.exact_field)
     exact = field_on_ranks(comm, model, data, D, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field")
     result.exact, result.exact_rows = exact, rows
-    result.timings["exact_field"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sc = comm.run(
-        "diffusion curvature",
-        lambda: compare_slice(
-            u, f, exact, rows, o.loss_scale, o.jackknife, o.seed, dc_field=len(u) <= DC_FIELD_MAX, t=o.dc_t
-        ),
-    )
+    sc = compare_slice(est, rows, exact.curvature(est.scale)["scalar"] / est.scale**2)
     result.slice = sc
     s.update(sc.scalars())
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)
@@ -437,9 +418,9 @@ def _slice_curvature(
     step = FD_STEP * o.radius  # the crease-inclusive reference at the trained point (slice_field docstring)
     g_fd, h_fd = finite_difference_centre(model, data, D, step, loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
+    result.timings["exact_field"] = time.perf_counter() - t0
     cloud = np.column_stack([u, sc.scale * f])
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
-    result.timings["diffusion_curvature"] = time.perf_counter() - t0
 
 
 def summary_row(name: str, model_name: str, r: AnalysisResult) -> dict[str, Any]:

@@ -75,8 +75,9 @@ def test_callback_results_logs_and_files(tmp_path):
     root = tmp_path / "run" / "version_0"
     for epoch in (0, 1):
         folder = root / "landscape" / f"epoch={epoch}"
-        for f in ("results.json", "sample.npz", "surface.png", "density.png", "field.png"):
+        for f in ("results.json", "sample.npz", "surface.png", "density.png", "agreement.png"):
             assert (folder / f).is_file(), f
+        assert not (folder / "field.png").exists()  # the field at every sample is the exact_field option's
     metrics = (root / "metrics.csv").read_text()
     assert "landscape/lambda_max" in metrics and "landscape/analytic_scalar" in metrics
     assert "landscape/dc_scalar" in metrics and "landscape/dc_sign_agrees" in metrics

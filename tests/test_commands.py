@@ -134,7 +134,6 @@ def test_analysis_flags_are_generated_from_the_options():
         "--radius": ("auto", "radius", None),
         "--radius-rise": ("3", "radius_rise", 3.0),
         "--scheme": ("shells", "scheme", "shells"),
-        "--loss-scale": ("0.5", "loss_scale", 0.5),
         "--seed": ("7", "seed", 7),
         "--grid": ("0", "grid_points", 0),
         "--top-k": ("2", "top_k", 2),
@@ -143,19 +142,18 @@ def test_analysis_flags_are_generated_from_the_options():
         "--density-starts": ("1", "density_starts", 1),
         "--density-steps": ("20", "density_steps", 20),
         "--tol": ("1e-3", "tol", 1e-3),
-        "--exact-field": ("50", "exact_field", 50),
         "--jackknife": ("0", "jackknife", 0),
         "--dc-t": ("6", "dc_t", 6),
         "--threads": ("1", "threads", 1),
     }
-    argv = [*base, "--no-hessian", "--no-curvature"]
+    argv = [*base, "--no-hessian", "--no-curvature", "--exact-field"]
     for flag, (text, _, _) in changed.items():
         argv += [flag, text]
     opts = options_from(parser.parse_args(argv))
     for _, name, value in changed.values():
         assert getattr(opts, name) == value, name
-    assert opts.hessian is False and opts.curvature is False
-    covered = {name for _, name, _ in changed.values()} | {"hessian", "curvature"}
+    assert opts.hessian is False and opts.curvature is False and opts.exact_field is True
+    covered = {name for _, name, _ in changed.values()} | {"hessian", "curvature", "exact_field"}
     assert covered == {f.name for f in dataclasses.fields(AnalysisOptions)}  # a new field needs a line above
     for bad, word in ((["--samples", "5"], "samples"), (["--trace-rtol", "2"], "trace_rtol"), (["--k", "two"], "--k")):
         run = subprocess.run(

@@ -178,7 +178,7 @@ def test_validation_benchmark_rows(tmp_path):
     cfg = Config(
         n_surface=400, n_queries=25, clouds=1, sad_dims=(2,), quad_dims=(2,), lg_dims=(2,), lg_ns=(300,), lg_clouds=2
     )
-    cfg.robust_clouds = 1
+    cfg.robust_clouds, cfg.rough_ns, cfg.rough_clouds = 1, (300, 600), 1
     rows = run(cfg, progress=lambda _line: None, do_sweep=False)
     assert rows and all(set(r) == set(COLUMNS) for r in rows)
     metrics = {(r["benchmark"].split(":")[0], r["metric"]) for r in rows}
@@ -188,9 +188,11 @@ def test_validation_benchmark_rows(tmp_path):
     assert {r["estimator"] for r in torus} >= {"comparison-tangent", "tangent-field", "laziness"}
     assert any(r["metric"] == "sign_margin" for r in rows)
     assert {("lossgraph-quadric", "sign_accuracy"), ("noisy-saddle-R10", "sign_accuracy")} <= metrics
+    wanted = {("rough", "abs_rel_error"), ("rough", "sign_right"), ("lossgraph-quadric-size", "worst_rel_error")}
+    assert wanted <= metrics
     targets = {t["target"]: t for t in target_rows(rows)}
     assert targets["SadSpheres d=2..4 sign accuracy (tangent), worst"]["status"] in ("PASS", "FAIL")
-    assert targets["trained-net slices: centre sign agreement"]["status"] == "n/a"  # no nets in this run
+    assert targets["trained-net slices: sign at θ*"]["status"] == "n/a"  # no nets in this run
     estimate_vs_truth(cfg.scatter, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 1000
 

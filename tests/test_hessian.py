@@ -9,6 +9,7 @@ from landscape.hessian.density import hessian_density
 from landscape.hessian.pyhessian_tools import pyhessian_top_eigenvalues, pyhessian_trace
 from landscape.hessian.spectrum import (
     HessianProblem,
+    eigen_directions,
     exact_hessian,
     extreme_eigenvalues,
     hutchinson_trace,
@@ -259,3 +260,26 @@ def test_shared_spectrum_with_a_repeated_eigenvalue(quad):
     np.testing.assert_allclose(est.top, [9, 5, 3], rtol=1e-8)
     assert est.n_hvp["extremes_run"] < len(EIGS) and est.trace_probes == 30
     assert 0 < est.trace_se and abs(est.trace - EIGS.sum()) < 3 * est.trace_se  # was tr T alone, SE 0: 16.2
+
+
+@pytest.mark.parametrize(
+    "kind, eigs, want",
+    [
+        ("hessian-top", [5.0, 5.0, 2.0, 1.0, 0.5, -1.0], [5.0, 5.0, 2.0]),  # a double top eigenvalue
+        ("hessian-top", [4.0, 4.0, 4.0, 1.0, 0.5, -2.0], [4.0, 4.0, 4.0]),  # a triple one, the whole top-3
+        ("hessian-bottom", [3.0, 1.0, 0.5, -2.0, -2.0, -2.0], [-2.0, -2.0]),
+        ("hessian-mixed", [3.0, 3.0, 1.0, 0.2, -1.5, -1.5], [3.0, 3.0, -1.5, -1.5]),
+    ],
+)
+def test_eigen_directions_span_a_repeated_eigenvalue(kind, eigs, want):
+    """A single-vector Lanczos run sees a repeated eigenvalue once: the directions must still be k orthonormal
+    eigenvectors with the k wanted eigenvalues (an orthonormal basis of the repeated eigenvalue's space)."""
+    Q = spectrum_matrix(np.array(eigs), seed=3)
+    model = Quadratic(Q, np.zeros(len(eigs)), np.zeros(len(eigs)))
+    prob = HessianProblem(model, dummy_data(), quadratic_loss)
+    res = eigen_directions(prob, kind, len(want), tol=1e-8)
+    V = res.eigenvectors
+    assert V.shape == (len(want), len(eigs))
+    np.testing.assert_allclose(np.sort(res.eigenvalues), np.sort(want), atol=1e-6)
+    np.testing.assert_allclose(V @ V.T, np.eye(len(want)), atol=1e-6)
+    np.testing.assert_allclose(V @ Q, res.eigenvalues[:, None] * V, atol=1e-6)  # each row an eigenvector

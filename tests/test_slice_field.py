@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.analysis import AnalysisOptions, analyze_model, field_rows
-from landscape.curvature.slice_curvature import compare_slice
+from landscape.analysis import AnalysisOptions, analyze_model
+from landscape.curvature.slice_curvature import REACH_POINTS, compare_slice, diffusion_estimate
 from landscape.curvature.slice_geometry import graph_curvature
 from landscape.hessian.slice_field import SliceField, slice_field
 from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
@@ -66,43 +66,60 @@ def _quadratic_field(A, g, u):
     return SliceField(u, 0.5 * np.einsum("ni,ij,nj->n", u, A, u) + u @ g, grads, np.repeat(A[None], len(u), 0))
 
 
+def _exact_at(field: SliceField, rows: np.ndarray, scale: float) -> np.ndarray:
+    return field.curvature(scale)["scalar"][rows] / scale**2
+
+
 def test_compare_slice_verdict_and_warnings():
     A, g = np.array([[1.0, 0.3], [0.3, -0.6]]), np.array([0.1, 0.0])
     u = ball(400, 2, 1.0, seed=0)
     field = _quadratic_field(A, g, u)
-    sc = compare_slice(u, field.losses, field, replicates=4)
-    assert sc.agrees and sc.agrees_reach and np.isfinite(sc.dc_scalar_se) and sc.dc_scalar_se > 0
+    est = diffusion_estimate(u, field.losses, replicates=4)
+    rows = est.truth_rows()
+    assert rows[0] == 0 and len(rows) <= 1 + REACH_POINTS  # the cheap truth: the centre and the reach draws
+    sc = compare_slice(est, rows, _exact_at(field, rows, est.scale))
+    assert sc.agrees and sc.covered and np.isfinite(sc.dc_scalar_se) and sc.dc_scalar_se > 0
     assert sc.exact_scalar == pytest.approx(graph_curvature(A, g, sc.scale).scalar / sc.scale**2)
     assert sc.dc_scalar == pytest.approx(sc.exact_scalar, rel=0.02) and not sc.warnings
-    # a field known only at some rows: the reach value is partial and says so
-    rows = np.arange(0, len(u), 7)
-    part = SliceField(u[rows], field.losses[rows], field.gradients[rows], field.hessians[rows])
-    assert any("covers only" in w for w in compare_slice(u, field.losses, part, rows, replicates=0).warnings)
+    # a quadratic slice at the estimator's small relief: the field is constant, so the region reads the same
+    assert sc.exact_region == pytest.approx(sc.exact_scalar, rel=1e-3)
+    assert sc.dc_region == pytest.approx(sc.exact_region, rel=0.02)
     # losses that barely move over the radius: float32 rounding would dominate
-    tiny = compare_slice(u, 1.0 + 1e-7 * field.losses, None, replicates=0, dc_field=False)
+    tiny = diffusion_estimate(u, 1.0 + 1e-7 * field.losses, replicates=0)
     assert any("float32" in w for w in tiny.warnings)
 
 
 def test_compare_slice_flags_a_sign_change_inside_the_reach():
-    """A saddle at the centre that turns into a bowl a little way out: the walk reads the region, and says so."""
-    u = ball(300, 2, 1.0, seed=1)
+    """A saddle at the centre that turns into a bowl a little way out: the walk reads a bowl over its reach, the
+    patch's model says θ* is a saddle; the estimate may move only half-way (the cap), so its error bar must cover
+    the centre's value, and the verdict says the curvature changes sign within the reach."""
+    u = ball(1000, 2, 1.0, seed=1)
     H = np.zeros((len(u), 2, 2))
     H[:, 0, 0] = 1.0
-    H[:, 1, 1] = -0.02 + 3 * u[:, 1] ** 2  # f = ½u₁² − 0.01u₂² + ¼u₂⁴
-    f = 0.5 * u[:, 0] ** 2 - 0.01 * u[:, 1] ** 2 + 0.25 * u[:, 1] ** 4
-    grads = np.column_stack([u[:, 0], -0.02 * u[:, 1] + u[:, 1] ** 3])
-    sc = compare_slice(u, f, SliceField(u, f, grads, H), replicates=0)
-    assert sc.exact_scalar < 0 < sc.exact_scalar_reach
+    H[:, 1, 1] = -0.04 + 3 * u[:, 1] ** 2  # f = ½u₁² − 0.02u₂² + ¼u₂⁴
+    f = 0.5 * u[:, 0] ** 2 - 0.02 * u[:, 1] ** 2 + 0.25 * u[:, 1] ** 4
+    grads = np.column_stack([u[:, 0], -0.04 * u[:, 1] + u[:, 1] ** 3])
+    field = SliceField(u, f, grads, H)
+    est = diffusion_estimate(u, f, replicates=4)
+    rows = est.truth_rows()
+    sc = compare_slice(est, rows, _exact_at(field, rows, est.scale))
+    assert sc.exact_scalar < 0 < sc.exact_region and sc.dc_region > 0
+    assert sc.dc_scalar < sc.dc_region and sc.covered  # moved towards θ* by the patch's model, within its error
     assert any("changes sign within the walk's reach" in w for w in sc.warnings)
+    assert any("beyond what the walk's reading" in w for w in sc.warnings)
 
 
-def test_field_rows_put_the_reach_first():
+def test_truth_rows_are_the_reach_draws_or_every_sample():
     u = ball(999, 2, 1.0, seed=0)
-    rows = field_rows(u, 250)
-    assert len(rows) == 250 and rows[0] == 0 and len(np.unique(rows)) == 250
-    nearest = np.argsort(np.linalg.norm(u, axis=1))[:200]
-    assert set(nearest) <= set(rows)
-    assert np.array_equal(field_rows(u, None), np.arange(len(u)))
+    f = 0.5 * (u**2).sum(1)
+    est = diffusion_estimate(u, f, replicates=0)
+    draws = est.reach_draws()
+    assert len(draws) == REACH_POINTS and set(draws) <= set(est.centre.reach_index[0])
+    # systematic draws follow the walk: the mean |u|² of the draws matches the walk's own second moment
+    p = est.centre.reach_weight[0] / est.centre.reach_weight[0].sum()
+    walk_mu = p @ (u[est.centre.reach_index[0]] ** 2).sum(1)
+    assert (u[draws] ** 2).sum(1).mean() == pytest.approx(walk_mu, rel=0.15)
+    assert np.array_equal(est.truth_rows(every=True), np.arange(len(u)))
 
 
 def test_mixed_hessian_directions_give_a_saddle_slice_read_right(mlp, tmp_path):
@@ -118,6 +135,26 @@ def test_mixed_hessian_directions_give_a_saddle_slice_read_right(mlp, tmp_path):
     assert {"exact_scalar", "exact_hessians", "exact_gradients", "dc_scalar"} <= set(back.arrays)
     assert back.arrays["exact_scalar"][0] == pytest.approx(r.scalars["analytic_scalar"])
     assert back.arrays["exact_hessians"].shape == (201, 2, 2)
+
+
+def test_exact_field_option_gives_the_whole_field_and_its_figures(mlp, tmp_path):
+    """By default the exact curvature is computed at the centre and the walk's reach draws only (the cheap truth);
+    ``exact_field`` adds every sample, the diffusion field and its Spearman correlation, and the field figure. The
+    estimate itself is the same either way."""
+    from landscape.report.figures import analysis_figures
+
+    model, data = mlp
+    o = AnalysisOptions(n_samples=200, radius=0.3, hessian=False, exact_field=True, **FAST)
+    full = analyze_model(model, data, o)
+    assert np.isfinite(full.slice.exact_field).all() and full.slice.dc_field is not None
+    assert np.isfinite(full.scalars["field_spearman"])
+    cheap = analyze_model(model, data, replace(o, exact_field=False))
+    assert 2 <= np.isfinite(cheap.slice.exact_field).sum() <= 1 + REACH_POINTS and cheap.slice.dc_field is None
+    for key in ("dc_scalar", "dc_scalar_se", "analytic_scalar", "dc_region", "analytic_region"):
+        assert cheap.scalars[key] == pytest.approx(full.scalars[key], rel=1e-9), key
+    names = {p.name for p in analysis_figures(full, tmp_path / "full", "mlp")}
+    assert {"field.png", "agreement.png"} <= names
+    assert "field.png" not in {p.name for p in analysis_figures(cheap, tmp_path / "cheap", "mlp")}
 
 
 @pytest.mark.parametrize("scheme", ["grid", "shells"])
@@ -138,11 +175,9 @@ def test_three_directions_and_other_schemes(mlp, scheme):
         (dict(k=5, n_samples=40), "64 ≤ samples"),
         (dict(scheme="spiral"), "scheme"),
         (dict(radius=float("nan")), "radius"),
-        (dict(loss_scale=0.0), "loss scale"),
         (dict(seed=-1), "seed"),
         (dict(grid_points=2), "grid points"),
         (dict(tol=2.0), "tolerance"),
-        (dict(exact_field=0), "exact_field"),
         (dict(jackknife=1), "jackknife"),
         (dict(dc_t=0), "dc_t"),
     ],

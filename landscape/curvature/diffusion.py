@@ -205,8 +205,8 @@ def loss_graph_comparison(
     queries=None,
     *,
     t: int | None = None,
-    k: int = 15,
-    bandwidth: float = 3.0,
+    k: int | None = None,
+    bandwidth: float | None = None,
     distance: str | None = None,
     alpha: float = 1.0,
     patch: int | None = None,
@@ -214,15 +214,17 @@ def loss_graph_comparison(
     """Loss graphs X = (u, z) (SPEC §5b): :func:`landscape.curvature.loss_graph.loss_graph_curvature` on (u, z) —
     its own loss scale (the relief rule), an exact small-relief chart, arc-corrected edges; its small-cloud rules
     (patch, neighbours, walk length) live with it. Distances are measured in the chart: ``distance`` must stay
-    unset or ``euclidean``."""
-    _check_common(t, k, bandwidth, distance)
-    X, u = _flat_copy(X, u, k)
+    unset or ``euclidean``. ``k`` and ``bandwidth`` default to the loss-graph estimator's own (its patch's
+    neighbour count and 0.7 × its k-th-neighbour distance)."""
+    _check_common(t, k or 2, bandwidth or 1.0, distance)
+    X, u = _flat_copy(X, u, k or 2)
     q = _queries(len(X), queries)
     if X.shape[1] != u.shape[1] + 1 or not np.allclose(X[:, :-1], u, rtol=0, atol=1e-12 * (1 + np.abs(u).max())):
         raise PointCloudError("the loss-graph form needs X = (u, z): the flat copy u followed by one value column")
     if distance not in (None, "euclidean"):
         raise ValueError("the loss-graph form measures distances in its exact chart; leave distance unset")
-    return loss_graph_curvature(u, X[:, -1], q, k=k, bandwidth=bandwidth, t=t, patch=patch, alpha=alpha).comparison
+    own = {"bandwidth": bandwidth} if bandwidth is not None else {}
+    return loss_graph_curvature(u, X[:, -1], q, k=k, t=t, patch=patch, alpha=alpha, **own).comparison
 
 
 FLATS = {"tangent": tangent_comparison, "cube": cube_comparison}

@@ -1,17 +1,25 @@
-"""Both curvature views of one sampled slice, side by side, with a verdict (SPEC §4, §4b, §5b).
+"""Both curvature views of one sampled slice, side by side, with a verdict (SPEC §4, §4b, §5b, §5e).
 
-Diffusion curvature of the sampled loss graph (:mod:`landscape.curvature.loss_graph`) at the trained point, its
-uncertainty and its field over the samples; the exact curvature of the same graph at the same scale
-(:mod:`landscape.hessian.slice_field`) at the centre, over the region the walk covers, and at every sample.
+Two stated quantities, each compared with the exact value of the SAME quantity:
+
+- **at θ\\*** (``dc_scalar`` against ``exact_scalar``): R(s)/s² of the loss graph at the trained point. The
+  estimate is the walk's regional reading moved to its start by the patch's polynomial model
+  (:func:`landscape.curvature.loss_graph.loss_graph_curvature`); its truth needs the exact curvature at the centre
+  only (k + 1 backward passes).
+- **over the walk's reach** (``dc_region`` against ``exact_region``): the calibrated walk itself, an average of
+  R(s)/s² over where the t-step walk from θ\\* goes; its truth is the exact field averaged over that distribution,
+  estimated from :data:`REACH_POINTS` samples drawn from it (systematic sampling), with its own standard error.
+
+The exact field at every sample is a validation option (``exact_rows(..., every=True)``): it gives the field
+figure and the Spearman correlation of the diffusion field with the exact one.
+
 Curvatures are reported as R(s)/s², the scalar curvature of the graph of s·f divided by s²: at the estimator's
-small relief this is the loss unit's own scalar curvature (2 det A/W⁴ → 2 det A for two directions), comparable
-across models and runs.
+small relief this is the loss unit's own (tr A)² − ‖A‖²_F, comparable across models and runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -19,11 +27,73 @@ from scipy.stats import spearmanr
 from .diffusion import knn_smooth
 from .loss_graph import LossGraphCurvature, loss_graph_curvature, min_samples
 
-if TYPE_CHECKING:  # the curvature package imports numpy only; the exact field comes from the Hessian side
-    from ..hessian.slice_field import SliceField
-
 SMOOTH_K = 30  # the diffusion field is averaged over this many nearest samples before it is compared
 FLOAT32_SPREAD = 1e-5  # losses that change by less than this fraction over the slice are float32 rounding
+REACH_POINTS = 16  # exact-field points drawn from the walk's reach for the regional truth
+FIELD_SHARE = 0.12  # the diffusion field's patches (every sample a query): this share of the sampled ball
+SHIFT_SHARE = 0.25  # the model's shift from reach to point counts this share of itself into the error bar
+
+
+@dataclass
+class DiffusionEstimate:
+    """The diffusion side of one slice: the centre estimate (``centre``: query 0 at the default patch), its
+    delete-20 % jackknife standard error ``jackknife``, the model-shift term ``shift_error`` and the ``model_gap``
+    (together :attr:`se`), and optionally the field at every sample (``field``, smoothed over :data:`SMOOTH_K`
+    neighbours)."""
+
+    coords: np.ndarray
+    centre: LossGraphCurvature
+    jackknife: float
+    warnings: list[str]
+    field: np.ndarray | None = None
+
+    @property
+    def scale(self) -> float:
+        return self.centre.scale
+
+    @property
+    def scalar(self) -> float:
+        return float(self.centre.scalar[0])
+
+    @property
+    def region(self) -> float:
+        return float(self.centre.region[0])
+
+    @property
+    def shift_error(self) -> float:
+        """The polynomial model's shift from the reach to θ* is a model extrapolation: a share of it is counted
+        as a bias the samples cannot remove (SPEC §5e)."""
+        return SHIFT_SHARE * abs(float(self.centre.to_point[0]))
+
+    @property
+    def model_gap(self) -> float:
+        """|diffusion − the patch polynomial's own value| at θ*: two estimates of one quantity from the same
+        samples. Where the polynomial carries the slice (smooth slices) they agree; where it does not (creases,
+        noise, walls steeper than the fit) the gap is a bias the samples show but cannot resolve (SPEC §5e)."""
+        return abs(self.scalar - float(self.centre.fitted[0]))
+
+    @property
+    def se(self) -> float:
+        """The error bar: the jackknife's sampling error, the model-shift term, the model gap and the part of the
+        model's shift beyond its cap, in quadrature."""
+        if not np.isfinite(self.jackknife):
+            return float("nan")
+        clipped = abs(float(self.centre.clipped[0]))
+        return float(np.sqrt(self.jackknife**2 + self.shift_error**2 + self.model_gap**2 + clipped**2))
+
+    def reach_draws(self, count: int = REACH_POINTS) -> np.ndarray:
+        """``count`` sample rows drawn from the centre walk's distribution by systematic sampling of its CDF (rows
+        repeat where the walk puts more than 1/count of its mass): the regional truth is their mean."""
+        p = self.centre.reach_weight[0]
+        cdf = np.cumsum(p) / p.sum()
+        at = np.minimum(np.searchsorted(cdf, (np.arange(count) + 0.5) / count), len(p) - 1)
+        return self.centre.reach_index[0][at]
+
+    def truth_rows(self, *, every: bool = False, count: int = REACH_POINTS) -> np.ndarray:
+        """The rows whose exact curvature the comparison needs: the centre and the reach draws, or every row."""
+        if every:
+            return np.arange(len(self.coords))
+        return np.unique(np.r_[0, self.reach_draws(count)]).astype(np.int64)
 
 
 @dataclass
@@ -32,11 +102,13 @@ class SliceCurvature:
 
     scale: float
     dc_comparison: float  # k_t at the centre (SPEC §5b), at ``scale``
-    dc_scalar: float  # calibrated diffusion estimate of R(s)/s² at the centre
-    dc_scalar_se: float  # delete-20 % jackknife standard error of ``dc_scalar``
-    exact_scalar: float  # R(s)/s² at the centre, exact
-    exact_scalar_reach: float  # the exact field averaged over the walk's reach from the centre
-    field_spearman: float  # smoothed diffusion field vs exact field over the samples where both exist
+    dc_scalar: float  # diffusion estimate of R(s)/s² at θ*
+    dc_scalar_se: float  # its error bar: jackknife and model shift in quadrature
+    exact_scalar: float  # R(s)/s² at θ*, exact
+    dc_region: float = float("nan")  # the walk's own reading: R(s)/s² averaged over its reach
+    exact_region: float = float("nan")  # the exact field averaged over the same reach (REACH_POINTS draws)
+    exact_region_se: float = float("nan")  # the draws' standard error
+    field_spearman: float = float("nan")  # smoothed diffusion field vs exact field (validation option)
     fit_residual: float = float("nan")  # the centre patch's polynomial fit: RMS residual / loss range
     warnings: list[str] = field(default_factory=list)
     dc_field: np.ndarray | None = None  # per finite sample, R̂/s², smoothed over SMOOTH_K neighbours
@@ -47,8 +119,14 @@ class SliceCurvature:
         return bool(np.sign(self.dc_scalar) == np.sign(self.exact_scalar))
 
     @property
-    def agrees_reach(self) -> bool:
-        return bool(np.sign(self.dc_scalar) == np.sign(self.exact_scalar_reach))
+    def ratio(self) -> float:
+        """dc / exact at θ*: 1 is right in size."""
+        return self.dc_scalar / self.exact_scalar if self.exact_scalar != 0 else float("nan")
+
+    @property
+    def covered(self) -> bool:
+        """|dc − exact| ≤ 2 SE at θ*."""
+        return bool(abs(self.dc_scalar - self.exact_scalar) <= 2 * self.dc_scalar_se)
 
     def scalars(self) -> dict[str, float]:
         return {
@@ -57,18 +135,21 @@ class SliceCurvature:
             "dc_scalar": self.dc_scalar,
             "dc_scalar_se": self.dc_scalar_se,
             "analytic_scalar": self.exact_scalar,
-            "analytic_scalar_reach": self.exact_scalar_reach,
+            "dc_region": self.dc_region,
+            "analytic_region": self.exact_region,
+            "analytic_region_se": self.exact_region_se,
             "dc_sign_agrees": float(self.agrees),
-            "dc_sign_agrees_reach": float(self.agrees_reach),
+            "dc_ratio": self.ratio,
+            "dc_within_2se": float(self.covered),
             "field_spearman": self.field_spearman,
             "dc_fit_residual": self.fit_residual,
         }
 
 
 def jackknife_se(coords: np.ndarray, losses: np.ndarray, replicates: int, seed: int = 0, **kwargs) -> float:
-    """Delete-d jackknife of the calibrated centre estimate: ``replicates`` random subsets keeping 80 % of the
-    samples (at least the estimator's minimum; the centre always), SE² = (n − d)/d · mean (θ_b − θ̄)² with d the
-    samples left out (4 × the subsets' variance at 80 %). NaN when there are too few samples to leave any out."""
+    """Delete-d jackknife of the centre estimate at θ*: ``replicates`` random subsets keeping 80 % of the samples
+    (at least the estimator's minimum; the centre always), SE² = (n − d)/d · mean (θ_b − θ̄)² with d the samples
+    left out (4 × the subsets' variance at 80 %). NaN when there are too few samples to leave any out."""
     n, k = coords.shape
     keep_n = max(int(round(0.8 * (n - 1))), min_samples(k) - 1)
     if replicates < 2 or keep_n >= n - 1:
@@ -82,71 +163,83 @@ def jackknife_se(coords: np.ndarray, losses: np.ndarray, replicates: int, seed: 
     return float(np.sqrt((n - d) / d) * np.std(vals, ddof=1))
 
 
-def compare_slice(
+def diffusion_estimate(
     coords: np.ndarray,
     losses: np.ndarray,
-    exact: SliceField | None,
-    exact_rows: np.ndarray | None = None,
-    scale: float | None = None,
+    *,
     replicates: int = 10,
     seed: int = 0,
-    dc_field: bool = True,
+    field: bool = False,
     t: int | None = None,
-) -> SliceCurvature:
-    """Diffusion vs exact curvature of the finite samples ``coords``/``losses`` (row 0 = the centre).
-
-    ``exact`` holds the slice field at rows ``exact_rows`` of ``coords`` (default: every row; row 0 must be among
-    them). ``scale`` overrides the relief rule. ``replicates`` jackknife subsets for the standard error (0: none);
-    ``dc_field`` also estimates every sample (for the field figure and the Spearman correlation).
-    """
+) -> DiffusionEstimate:
+    """The diffusion curvature of the finite samples ``coords``/``losses`` (row 0 = the centre) at θ* and over its
+    walk's reach, with its error bar; with ``field`` also at every sample (patches of :data:`FIELD_SHARE`)."""
+    coords = np.asarray(coords, dtype=np.float64)
+    losses = np.asarray(losses, dtype=np.float64)
     warnings: list[str] = []
     spread = float(np.max(np.abs(losses - losses[0])))
     if spread <= FLOAT32_SPREAD * max(abs(float(losses[0])), 1e-3):
         warnings.append(
             f"the loss changes by only {spread:.2g} over the sampled radius: float32 rounding dominates; raise --radius"
         )
-    queries = None if dc_field else [0]
-    est: LossGraphCurvature = loss_graph_curvature(coords, losses, queries, scale=scale, t=t)
-    s = est.scale
-    centre = int(np.flatnonzero(est.queries == 0)[0])
-    dc_scalar = float(est.scalar[centre])
-    se = jackknife_se(coords, losses, replicates, seed, scale=s, t=t)
-    exact_field = np.full(len(coords), np.nan)
-    if exact is not None:
-        rows = np.arange(len(coords)) if exact_rows is None else np.asarray(exact_rows)
-        exact_field[rows] = exact.curvature(s)["scalar"] / s**2
-    exact_centre = float(exact_field[0])
-    reach_vals = exact_field[est.reach_index[centre]]
-    w = est.reach_weight[centre] * np.isfinite(reach_vals)
-    exact_reach = float(np.nansum(w * reach_vals) / w.sum()) if w.sum() > 0 else float("nan")
-    if w.sum() < 0.9:
-        warnings.append(f"the exact field covers only {w.sum():.0%} of the walk's reach; the reach value is partial")
-    if np.isfinite(se) and abs(dc_scalar) < 2 * se:
+    centre = loss_graph_curvature(coords, losses, [0], t=t)
+    if centre.clipped[0] != 0:
+        model, walked = centre.region[0] + centre.to_point[0] + centre.clipped[0], centre.region[0]
         warnings.append(
-            f"the diffusion estimate {dc_scalar:.3g} is within 2 standard errors ({se:.2g}) of zero: "
+            f"the patch's polynomial puts the curvature at θ* at {model:.3g}, beyond what the walk's reading "
+            f"{walked:.3g} supports: the curvature changes fast or sign within the walk's reach; the error bar "
+            "includes the difference; lower --radius"
+        )
+    se = jackknife_se(coords, losses, replicates, seed, t=t)
+    smoothed = None
+    if field:
+        every = loss_graph_curvature(coords, losses, None, t=t, share=FIELD_SHARE)
+        smoothed = knn_smooth(coords, every.scalar, min(SMOOTH_K, len(coords)))
+    return DiffusionEstimate(coords, centre, se, warnings, smoothed)
+
+
+def compare_slice(est: DiffusionEstimate, rows: np.ndarray, exact: np.ndarray | None) -> SliceCurvature:
+    """The verdict: ``est`` against the exact R(s)/s² (at ``est.scale``) at the sample ``rows`` (row 0 among
+    them; ``est.truth_rows()`` says which are needed). ``exact`` None: no truth (NaN comparisons)."""
+    warnings = list(est.warnings)
+    n = len(est.coords)
+    exact_field = np.full(n, np.nan)
+    if exact is not None:
+        exact_field[np.asarray(rows)] = exact
+    exact_centre = float(exact_field[0])
+    draws = exact_field[est.reach_draws()]
+    ok = np.isfinite(draws)
+    region = float(np.mean(draws[ok])) if ok.any() else float("nan")
+    region_se = float(np.std(draws[ok], ddof=1) / np.sqrt(ok.sum())) if ok.sum() > 1 else float("nan")
+    se = est.se
+    if np.isfinite(se) and abs(est.scalar) < 2 * se:
+        warnings.append(
+            f"the diffusion estimate {est.scalar:.3g} is within 2 standard errors ({se:.2g}) of zero: "
             "its sign is not resolved; add samples (--samples)"
         )
-    if np.isfinite(exact_centre) and np.isfinite(exact_reach) and np.sign(exact_centre) != np.sign(exact_reach):
+    if np.isfinite(exact_centre) and np.isfinite(region) and np.sign(exact_centre) != np.sign(region):
         warnings.append(
             f"the exact curvature changes sign within the walk's reach (centre {exact_centre:.3g}, reach "
-            f"{exact_reach:.3g}): the diffusion value reads the region; lower --radius or add samples"
+            f"{region:.3g}): the slice is not one bowl or saddle at this radius; lower --radius"
         )
-    smoothed, rho = None, float("nan")
-    if dc_field:
-        smoothed = knn_smooth(coords, est.scalar, min(SMOOTH_K, len(coords)))
+    rho = float("nan")
+    if est.field is not None:
         ok = np.isfinite(exact_field)
         if ok.sum() >= 10 and np.ptp(exact_field[ok]) > 0:
-            rho = float(spearmanr(smoothed[ok], exact_field[ok])[0])
+            rho = float(spearmanr(est.field[ok], exact_field[ok])[0])
+    c = est.centre
     return SliceCurvature(
-        s,
-        float(est.comparison[centre]),
-        dc_scalar,
-        se,
-        exact_centre,
-        exact_reach,
-        rho,
-        float(est.fit_residual[centre]),
-        warnings,
-        smoothed,
-        exact_field,
+        scale=est.scale,
+        dc_comparison=float(c.comparison[0]),
+        dc_scalar=est.scalar,
+        dc_scalar_se=se,
+        exact_scalar=exact_centre,
+        dc_region=est.region,
+        exact_region=region,
+        exact_region_se=region_se,
+        field_spearman=rho,
+        fit_residual=float(c.fit_residual[0]),
+        warnings=warnings,
+        dc_field=est.field,
+        exact_field=exact_field,
     )

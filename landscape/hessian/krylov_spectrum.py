@@ -41,12 +41,21 @@ def rademacher(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def extremes_run(
-    problem: Any, n_top: int, n_bottom: int, tol: float = 1e-4, seed: int = 0, steps: int | None = None
+    problem: Any,
+    n_top: int,
+    n_bottom: int,
+    tol: float = 1e-4,
+    seed: int = 0,
+    steps: int | None = None,
+    *,
+    deflate: np.ndarray | None = None,
 ) -> Lanczos:
     """One Lanczos run from a seeded Rademacher start that stops once the ``n_top`` largest and ``n_bottom``
     smallest Ritz values are each within ``tol`` relative (:func:`landscape.hessian.lanczos.error_bounds`).
     ``run.converged_at`` records the step (= HVPs) at which ``max``, ``top`` and ``min``/``bottom`` converged;
-    a quantity missing there did not converge within ``steps`` (default :func:`max_steps`)."""
+    a quantity missing there did not converge within ``steps`` (default :func:`max_steps`). ``deflate`` (r, P)
+    orthonormal rows: the run sees H on their orthogonal complement only (start and every product projected), so
+    it finds what a single-vector run misses, such as a second copy of a repeated eigenvalue."""
     if n_top < 0 or n_bottom < 0 or n_top + n_bottom == 0:
         raise ValueError(f"ask for at least one eigenvalue (n_top = {n_top}, n_bottom = {n_bottom})")
     P = problem.num_params
@@ -66,7 +75,12 @@ def extremes_run(
                 run.converged_at[name] = run.steps
         return len(run.converged_at) == len(want)
 
-    run = lanczos(_matvec(problem), rademacher(P, np.random.default_rng(seed)), steps or max_steps(P), done)
+    mv, v0 = _matvec(problem), rademacher(P, np.random.default_rng(seed))
+    if deflate is not None and len(deflate):
+        V = np.asarray(deflate, dtype=np.float64)
+        project = lambda x: x - V.T @ (V @ x)
+        mv, v0 = (lambda x, h=mv: project(h(project(x)))), project(v0)
+    run = lanczos(mv, v0, steps or max_steps(P), done)
     if run.breakdown:
         done(run)
     return run

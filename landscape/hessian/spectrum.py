@@ -198,12 +198,35 @@ def lanczos_eigen(
     run_top, run_bottom = (top, bottom) if spectrum_top_k is None else (max(top, spectrum_top_k, 1), max(bottom, 1))
     run = extremes_run(problem, run_top, run_bottom, tol, seed)
     ends = end_pairs(run, top, bottom, vectors=True)
-    w = np.r_[ends["top"], ends["bottom"][::-1]]
-    V = np.vstack([ends["top_vectors"], ends["bottom_vectors"][::-1]])
+    w_top, V_top, w_bot, V_bot = ends["top"], ends["top_vectors"], ends["bottom"], ends["bottom_vectors"]
+    # a single-vector run sees a repeated eigenvalue once: runs on the complement of what was found (each ending at
+    # its own extreme) add the missing copies until one finds nothing that belongs among the wanted pairs
+    for attempt in range(1, top + bottom + 1):
+        found = np.vstack([V_top, V_bot])
+        more = extremes_run(problem, int(top > 0), int(bottom > 0), tol, seed + attempt, deflate=found)
+        extra = end_pairs(more, int(top > 0), int(bottom > 0), vectors=True)
+        gained = False
+        if top and len(extra["top"]) and (len(w_top) < top or extra["top"][0] > w_top[-1]):
+            w_top, V_top = _merge(w_top, V_top, extra["top"][:1], extra["top_vectors"][:1], top, descending=True)
+            gained = True
+        if bottom and len(extra["bottom"]) and (len(w_bot) < bottom or extra["bottom"][0] < w_bot[-1]):
+            w_bot, V_bot = _merge(w_bot, V_bot, extra["bottom"][:1], extra["bottom_vectors"][:1], bottom, False)
+            gained = True
+        if not gained:
+            break
+    w = np.r_[w_top, w_bot[::-1]]
+    V = np.vstack([V_top, V_bot[::-1]])
     idx = np.argsort(w) if which == "SA" else np.argsort(w)[::-1]
     wanted = {"max": top >= 1, "top": top > 1, "min": bottom >= 1, "bottom": bottom > 1}
     converged = all(q in run.converged_at for q, need in wanted.items() if need)
     return EigenResult(w[idx], V[idx], problem.n_hvp - start, converged, run)
+
+
+def _merge(w, V, w_new, V_new, keep: int, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The ``keep`` most extreme of the pairs (w, V) and (w_new, V_new), sorted from the end inwards."""
+    w_all, V_all = np.r_[w, w_new], np.vstack([V, V_new])
+    order = np.argsort(-w_all if descending else w_all, kind="stable")[:keep]
+    return w_all[order], V_all[order]
 
 
 EIGEN_DIRECTIONS = {"hessian-top": "LA", "hessian-bottom": "SA", "hessian-mixed": "BE"}

@@ -156,30 +156,33 @@ def verdict_words(result: AnalysisResult) -> str:
     resolved = (
         "" if not np.isfinite(sc.dc_scalar_se) or abs(sc.dc_scalar) > 2 * sc.dc_scalar_se else " (sign not resolved)"
     )
-    return f"the exact slice is {shape} at the trained point; diffusion curvature {agree}{resolved}"
+    size = f"; size {sc.ratio:.2f}× the exact value, {'within' if sc.covered else 'OUTSIDE'} 2 error bars"
+    return f"the exact slice is {shape} at the trained point; diffusion curvature {agree}{resolved}{size}"
 
 
 def agreement_figure(result: AnalysisResult, label: str = ""):
-    """One run's two curvature views side by side: (a) the slice's scalar curvature at the trained point — the
-    diffusion estimate ± its jackknife error, the exact value (autograd), its average over the walk's reach and the
-    central-difference value — on one symmetric-log axis; (b) the Hessian's extremes (λmin, λmax, top-k and the
+    """One run's two curvature views side by side: (a) the slice's scalar curvature — the diffusion estimate at the
+    trained point ± its error bar beside the exact value there, the walk's regional reading beside the exact field
+    averaged over the same reach (± its sampling error), and the central-difference value — on one symmetric-log
+    axis; (b) the Hessian's extremes (λmin, λmax, top-k and the
     slice directions' eigenvalues) with the trace in the legend; the verdict in words in the title."""
     s, sc = result.scalars, result.slice
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
-    names = ["diffusion estimate", "exact (autograd)", "exact, walk's reach", "central differences"]
-    vals = [sc.dc_scalar, sc.exact_scalar, s.get("analytic_scalar_reach", np.nan), s.get("fd_scalar", np.nan)]
-    colours = ["tab:blue", "black", "grey", "tab:orange"]
-    for i, (v, c) in enumerate(zip(vals, colours)):
+    names = ["diffusion at θ*", "exact at θ* (autograd)", "diffusion, walk's reach", "exact, walk's reach",
+             "central differences at θ*"]  # fmt: skip
+    vals = [sc.dc_scalar, sc.exact_scalar, sc.dc_region, sc.exact_region, s.get("fd_scalar", np.nan)]
+    errs = [sc.dc_scalar_se, None, None, sc.exact_region_se, None]
+    colours = ["tab:blue", "black", "tab:cyan", "grey", "tab:orange"]
+    for i, (v, c, e) in enumerate(zip(vals, colours, errs)):
         if np.isfinite(v):
-            err = sc.dc_scalar_se if i == 0 and np.isfinite(sc.dc_scalar_se) else None
-            a.errorbar(v, i, xerr=err, fmt="o", color=c, capsize=4, ms=7)
+            a.errorbar(v, i, xerr=e if e is not None and np.isfinite(e) else None, fmt="o", color=c, capsize=4, ms=7)
     se = sc.dc_scalar_se if np.isfinite(sc.dc_scalar_se) else 0.0
     span = [v for v in vals if np.isfinite(v)] + ([sc.dc_scalar - se, sc.dc_scalar + se] if se else [])
     symlog_axis(a, "x", span, margin=1.2)
     a.axvline(0, color="grey", lw=0.5)
     a.set_yticks(range(len(names)), names, fontsize=8)
     a.invert_yaxis()
-    a.set_xlabel("scalar curvature R(s)/s² of the sampled loss graph at the trained point", fontsize=8)
+    a.set_xlabel("scalar curvature R(s)/s² of the sampled loss graph (loss units²)", fontsize=8)
     a.set_title("(a) curvature of the slice: sampled vs exact", fontsize=9)
     spectrum = [("λmin", s.get("lambda_min"), "tab:red"), ("λmax", s.get("lambda_max"), "tab:green")]
     shown = False

@@ -49,6 +49,8 @@ class Config:
     lg_ns: tuple[int, ...] = (300, 1000)
     lg_units: tuple[float, ...] = (0.1, 1.0, 10.0)
     lg_clouds: int = 10
+    rough_ns: tuple[int, ...] = (300, 3000)  # quartic, noisy and creased slices: n at which their errors compare
+    rough_clouds: int = 3
     robust_clouds: int = 6  # noisy saddles and sparse-pole spheres per setting
     rows: list[dict] = field(default_factory=list)
     scatter: dict = field(default_factory=dict)
@@ -342,9 +344,11 @@ def robustness_benchmarks(cfg: Config, progress: Callable[[str], None] = print) 
 def loss_graph_benchmarks(cfg: Config, nets: list | None, progress: Callable[[str], None] = print) -> None:
     """Random quadric slices (k × n × loss unit) and, given trained nets (:class:`landscape.validation.slices.NetPlan`),
     their slices: the loss-graph estimator against the exact curvature of the same slice (issue 11's targets)."""
-    from .slices import net_rows, quadric_rows, sample_cases
+    from .slices import net_rows, quadric_rows, quartic_rows, rough_rows, sample_cases
 
     quadric_rows(cfg.lg_dims, cfg.lg_ns, cfg.lg_units, cfg.lg_clouds, cfg.seed, cfg.add, progress)
+    rough_rows(cfg.rough_ns, cfg.rough_clouds, cfg.seed, cfg.add, progress)
+    quartic_rows(tuple(d for d in cfg.lg_dims if d >= 3), cfg.lg_ns, cfg.seed, cfg.add, progress)
     for plan in nets or []:
         cases = sample_cases(plan, cfg.seed, progress)
         sc = net_rows(cases, {plan.name: plan.ns}, {plan.name: plan.field_n}, cfg.add, progress)
@@ -379,53 +383,94 @@ def _min(values: np.ndarray) -> float:
     return float(np.min(values)) if len(values) else float("nan")
 
 
-# (target, goal, how it is read off the rows); a goal is a lower bound
-TARGETS: list[tuple[str, float, Callable[[list[dict]], float]]] = [
-    ("trained-net slices: centre sign agreement", 0.95, lambda r: _mean(_pick(r, "net:", "sign_agrees"))),
-    (
-        "trained-net slices: sign agreement with the walk's reach",
-        0.95,
-        lambda r: _mean(_pick(r, "net:", "sign_agrees_reach")),
-    ),
-    ("trained-net slices: field Spearman, median (varying fields)", 0.9, _varying_spearman),
-    (
-        "trained-net slices: sign agreement with finite differences",
-        0.95,
-        lambda r: _mean(_pick(r, "net:", "sign_agrees_fd")),
-    ),
+def _net_spearman(rows) -> float:
+    dc, exact = _pick(rows, "net:", "dc_scalar"), _pick(rows, "net:", "exact_scalar")
+    ok = np.isfinite(dc) & np.isfinite(exact)
+    return float(spearmanr(dc[ok], exact[ok])[0]) if ok.sum() >= 3 else float("nan")
+
+
+def _rough_growth(rows) -> float:
+    """Worst over the rough slices of (error at the largest n) − (error at the smallest n); ≤ 0: no growth."""
+    worst = float("nan")
+    for bench in sorted({r["benchmark"] for r in rows if r["benchmark"].startswith("rough:")}):
+        pts = sorted((r["n"], r["value"]) for r in rows if r["benchmark"] == bench and r["metric"] == "abs_rel_error")
+        if len(pts) >= 2:
+            worst = np.nanmax([worst, pts[-1][1] - pts[0][1]])
+    return worst
+
+
+def _max(values: np.ndarray) -> float:
+    return float(np.max(values)) if len(values) else float("nan")
+
+
+def _quadric_size(rows, metric: str) -> float:
+    vals = [r["value"] for r in rows if r["benchmark"].startswith("lossgraph-quadric-size:") and r["d"] >= 3
+            and r["metric"] == metric]  # fmt: skip
+    return (float(np.median(vals)) if metric == "median_rel_error" else _max(np.array(vals))) if vals else np.nan
+
+
+# (target, goal, how it is read off the rows, "≥" or "≤")
+TARGETS: list[tuple[str, float, Callable[[list[dict]], float], str]] = [
+    ("trained-net slices: sign at θ*", 0.95, lambda r: _mean(_pick(r, "net:", "sign_agrees")), "≥"),
+    ("trained-net slices: within 1.5× of the exact value at θ*", 0.8, lambda r: _mean(_pick(r, "net:", "within_1.5")),
+     "≥"),  # fmt: skip
+    ("trained-net slices: within 1.5× of central differences at θ*", 0.8,
+     lambda r: _mean(_pick(r, "net:", "within_1.5_fd")), "≥"),  # fmt: skip
+    ("trained-net slices: |error| ≤ 2 SE at θ*", 0.9, lambda r: _mean(_pick(r, "net:", "covered_2se")), "≥"),
+    ("trained-net slices: Spearman of dc vs exact across slices", 0.9, _net_spearman, "≥"),
+    ("trained-net slices: walk's reach within 1.5× of the exact reach", 0.8,
+     lambda r: _mean(_pick(r, "net:", "region_within_1.5")), "≥"),  # fmt: skip
+    ("trained-net slices: field Spearman, median (varying fields)", 0.9, _varying_spearman, "≥"),
+    ("trained-net slices: sign agreement with finite differences", 0.95,
+     lambda r: _mean(_pick(r, "net:", "sign_agrees_fd")), "≥"),  # fmt: skip
+    ("rough slices: error growth from smallest to largest n", 0.0, _rough_growth, "≤"),
+    ("rough slices: sign right at every n", 1.0, lambda r: _min(_pick(r, "rough:", "sign_right")), "≥"),
+    ("quadric slices k=3..5: median relative error (exact by construction)", 0.1,
+     lambda r: _quadric_size(r, "median_rel_error"), "≤"),  # fmt: skip
+    ("quadric slices k=3..5: worst relative error (exact by construction)", 0.5,
+     lambda r: _quadric_size(r, "worst_rel_error"), "≤"),  # fmt: skip
+    ("quartic slices k=3..5 (outside that family): worst relative error", 0.5,
+     lambda r: _max(_pick(r, "quartic-size:", "abs_rel_error")), "≤"),  # fmt: skip
     (
         "quadric slices k=2..5, every n and loss unit: worst sign",
         0.95,
         lambda r: _min(_pick(r, "lossgraph-quadric:", "sign_accuracy")),
+        "≥",
     ),
     (
         "SadSpheres d=2..4 sign accuracy (tangent), worst",
         0.98,
         lambda r: _min(_pick(r, "sadspheres:", "sign_accuracy", "comparison-tangent")),
+        "≥",
     ),
     (
         "quadric graphs d=2 sign at the origin (u form)",
         0.98,
         lambda r: _min(_pick(r, "quadric-sign:d2", "sign_accuracy", "comparison-u")),
+        "≥",
     ),
-    ("torus Pearson (tangent field)", 0.98, lambda r: _mean(_pick(r, "torus", "pearson", "tangent-field"))),
+    ("torus Pearson (tangent field)", 0.98, lambda r: _mean(_pick(r, "torus", "pearson", "tangent-field")), "≥"),
     (
         "noisy torus σ=0.25 Pearson, best estimator",
         0.94,
         lambda r: float(np.nanmax(_pick(r, "torus-noisy", "pearson"), initial=np.nan)),
+        "≥",
     ),
-    ("ellipsoid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "ellipsoid", "pearson", "tangent-field"))),
-    ("hyperboloid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "hyperboloid", "pearson", "tangent-field"))),
+    ("ellipsoid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "ellipsoid", "pearson", "tangent-field")),
+     "≥"),  # fmt: skip
+    ("hyperboloid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "hyperboloid", "pearson", "tangent-field")),
+     "≥"),  # fmt: skip
 ]
 
 
 def target_rows(rows: list[dict]) -> list[dict]:
     """One row per target: its measured value, the goal and whether it is met (NaN: not measured in this run)."""
     out = []
-    for name, goal, read in TARGETS:
+    for name, goal, read, sense in TARGETS:
         value = read(rows)
-        status = "n/a" if not np.isfinite(value) else ("PASS" if value >= goal else "FAIL")
-        out.append({"target": name, "value": value, "goal": goal, "status": status})
+        met = value >= goal if sense == "≥" else value <= goal
+        status = "n/a" if not np.isfinite(value) else ("PASS" if met else "FAIL")
+        out.append({"target": name, "value": value, "goal": f"{sense} {goal:g}", "status": status})
     return out
 
 
