@@ -199,17 +199,19 @@ def lanczos_eigen(
     run = extremes_run(problem, run_top, run_bottom, tol, seed)
     ends = end_pairs(run, top, bottom, vectors=True)
     w_top, V_top, w_bot, V_bot = ends["top"], ends["top_vectors"], ends["bottom"], ends["bottom_vectors"]
-    # a single-vector run sees a repeated eigenvalue once: runs on the complement of what was found (each ending at
-    # its own extreme) add the missing copies until one finds nothing that belongs among the wanted pairs
+    # a single-vector run sees a repeated eigenvalue once: where an end wants two or more pairs (or got fewer), runs
+    # on the complement of what was found add the missing copies until one finds nothing that belongs among them
     for attempt in range(1, top + bottom + 1):
-        found = np.vstack([V_top, V_bot])
-        more = extremes_run(problem, int(top > 0), int(bottom > 0), tol, seed + attempt, deflate=found)
-        extra = end_pairs(more, int(top > 0), int(bottom > 0), vectors=True)
+        n_top, n_bot = int(top > 1 or len(w_top) < top), int(bottom > 1 or len(w_bot) < bottom)
+        if not (n_top or n_bot):
+            break  # one pair per end: a second copy of it could not change the answer
+        more = extremes_run(problem, n_top, n_bot, tol, seed + attempt, deflate=np.vstack([V_top, V_bot]))
+        extra = end_pairs(more, n_top, n_bot, vectors=True)
         gained = False
-        if top and len(extra["top"]) and (len(w_top) < top or extra["top"][0] > w_top[-1]):
+        if n_top and len(extra["top"]) and (len(w_top) < top or extra["top"][0] > w_top[-1]):
             w_top, V_top = _merge(w_top, V_top, extra["top"][:1], extra["top_vectors"][:1], top, descending=True)
             gained = True
-        if bottom and len(extra["bottom"]) and (len(w_bot) < bottom or extra["bottom"][0] < w_bot[-1]):
+        if n_bot and len(extra["bottom"]) and (len(w_bot) < bottom or extra["bottom"][0] < w_bot[-1]):
             w_bot, V_bot = _merge(w_bot, V_bot, extra["bottom"][:1], extra["bottom_vectors"][:1], bottom, False)
             gained = True
         if not gained:
