@@ -170,6 +170,13 @@ def test_plane_reads_zero_and_bad_input():
         loss_graph_curvature(u, np.where(np.arange(len(u)) == 4, np.nan, tilt))
     with pytest.raises(PointCloudError, match="row for row"):
         loss_graph_curvature(u, tilt[:-1])
+    twin = np.vstack([u, u[5:6]])  # a duplicate far from any query's patch still refuses the cloud
+    with pytest.raises(PointCloudError, match="coincide"):
+        loss_graph_curvature(twin, np.r_[tilt, tilt[5]], [0])
+    from landscape.curvature.diffusion import comparison
+
+    with pytest.raises(ValueError, match="k ≥ 2"):  # k = 0 is refused, not replaced by the default
+        comparison(np.column_stack([u, tilt]), u, [0], k=0)
     assert min_samples(2) == 20 and min_samples(5) == 64
 
 

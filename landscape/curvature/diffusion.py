@@ -216,8 +216,8 @@ def loss_graph_comparison(
     (patch, neighbours, walk length) live with it. Distances are measured in the chart: ``distance`` must stay
     unset or ``euclidean``. ``k`` and ``bandwidth`` default to the loss-graph estimator's own (its patch's
     neighbour count and 0.7 × its k-th-neighbour distance)."""
-    _check_common(t, k or 2, bandwidth or 1.0, distance)
-    X, u = _flat_copy(X, u, k or 2)
+    _check_common(t, 2 if k is None else k, 1.0 if bandwidth is None else bandwidth, distance)
+    X, u = _flat_copy(X, u, 2 if k is None else k)
     q = _queries(len(X), queries)
     if X.shape[1] != u.shape[1] + 1 or not np.allclose(X[:, :-1], u, rtol=0, atol=1e-12 * (1 + np.abs(u).max())):
         raise PointCloudError("the loss-graph form needs X = (u, z): the flat copy u followed by one value column")

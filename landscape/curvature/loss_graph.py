@@ -67,10 +67,9 @@ NEIGHBOURS_PER_PATCH = 12  # kNN neighbours = patch / 12: the graph's edges span
 
 def default_loss_patch(coords: np.ndarray, share: float = PATCH_SHARE, center: int = 0) -> int:
     """Samples per query patch: those within ``share``^(1/k) × ρ of the centre row (ρ = the sampled radius around
-    it; 0.8 ρ for k = 2, 0.91 ρ for k = 5), between :func:`min_samples` and :data:`MAX_PATCH`. The patch is fixed
-    in u, not in count: as samples are added
-    the walk keeps its scale and gains edges, so roughness finer than that scale averages out instead of growing
-    (SPEC §5e), and the estimate converges in n."""
+    it; 0.8 ρ for k = 2, 0.91 ρ for k = 5), at least 50·2^k (or all) and at most :data:`MAX_PATCH`. The patch is
+    fixed in u, not in count: as samples are added the walk keeps its scale and gains edges, so roughness finer
+    than that scale averages out instead of growing (SPEC §5e), and the estimate converges in n."""
     u = np.asarray(coords, dtype=np.float64)
     r = np.linalg.norm(u - u[center], axis=1)
     inside = int(np.count_nonzero(r <= share ** (1 / u.shape[1]) * r.max()))
@@ -126,6 +125,12 @@ class LossGraphCurvature:
         return np.einsum("qm,qm->q", self.reach_weight, values[self.reach_index])
 
 
+def _sigma2(H: np.ndarray) -> np.ndarray:
+    """(tr A)² − ‖A‖²_F for a stack of symmetric matrices (..., k, k): the small-relief scalar curvature R/s²."""
+    trace = np.einsum("...ii->...", H)
+    return trace * trace - np.einsum("...ij,...ij->...", H, H)
+
+
 def _chart(Y: np.ndarray, rho: np.ndarray, basis: Monomials, C: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Small-relief geodesic normal coordinates of patches Y = Δu/ρ (B, m, k) for the fitted f̂ (module docstring);
     ``rho`` and the scale ``s`` are per patch (B,)."""
@@ -167,8 +172,7 @@ def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> t
     p_cloud = walk(indptr, indices, cloud, m, steps, sigma, alpha)
     p_flat = walk(indptr, indices, flat, m, steps, sigma, alpha)
     kt = 1.0 - np.einsum("bm,bm->b", p_cloud, radius) / np.einsum("bm,bm->b", p_flat, radius)
-    trace = np.einsum("nii->n", hess)
-    fitted = ((trace * trace - np.einsum("nij,nij->n", hess, hess)).reshape(B, m)) / rho[:, None] ** 4  # σ₂(Â)
+    fitted = _sigma2(hess).reshape(B, m) / rho[:, None] ** 4  # σ₂(Â) in u
     shift = fitted[:, 0] - np.einsum("bm,bm->b", p_cloud, fitted)
     return kt, p_cloud, rel, shift, hess.reshape(B, m, *hess.shape[1:])[:, 0]
 
@@ -185,8 +189,6 @@ def _patch_knn(Y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     D2[:, np.arange(m), np.arange(m)] = np.inf
     nbr = np.argpartition(D2, k - 1, axis=2)[:, :, :k]  # (B, m, k), unordered
     kth = np.sqrt(np.take_along_axis(D2, nbr, axis=2).max(axis=2))
-    if np.any(np.take_along_axis(D2, nbr, axis=2)[:, :, 0] == 0) or np.any(D2.min(axis=2) == 0):
-        raise PointCloudError("some sample coordinates coincide; remove duplicate points first")
     rows = (np.arange(B * m)[:, None] + np.zeros(k, dtype=np.int64)).ravel()
     cols = (nbr + (np.arange(B) * m)[:, None, None]).ravel()
     A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(B * m, B * m))
@@ -203,9 +205,7 @@ def _anisotropy(Y, H0, rho, basis, s: np.ndarray, gain: np.ndarray, walk_args: t
     non-linearity cancels too. Zero for k = 2, where the response is exactly the Gauss curvature."""
     Zq = 0.5 * np.einsum("bmi,bij,bmj->bm", Y, H0, Y)  # in u: ½ΔuᵀÂΔu with Â = H0/ρ², Δu = ρY
     kt = _paired_walk(Y, Zq, rho, basis, s, *walk_args)[0]
-    Hu = H0 / rho[:, None, None] ** 2
-    sigma2 = np.einsum("bii->b", Hu) ** 2 - np.einsum("bij,bij->b", Hu, Hu)
-    return sigma2 - kt / s**2 * gain
+    return _sigma2(H0) / rho**4 - kt / s**2 * gain
 
 
 def loss_graph_curvature(
@@ -267,6 +267,8 @@ def loss_graph_curvature(
     steps = t or walk_steps(m, k, d)
     basis = Monomials.of_degree(d, fit_degree(m, d))
     tree = NearestNeighbors(n_neighbors=m).fit(u)
+    if np.any(tree.kneighbors(u, n_neighbors=2)[0][:, 1] == 0):
+        raise PointCloudError("some sample coordinates coincide; remove duplicate points first")
     kt, region, shift, residual, fitted = (np.empty(len(q)) for _ in range(5))
     reach_w = np.empty((len(q), m))
     reach_i = np.empty((len(q), m), dtype=np.int64)
@@ -287,8 +289,7 @@ def loss_graph_curvature(
         kt_b, p_cloud, rel, shift_b, H0 = _paired_walk(Y, Z, rho, basis, np.full(len(qb), s), *walk_args)
         sl = slice(start, start + len(qb))
         kt[sl], reach_w[sl], reach_i[sl], residual[sl], shift[sl] = kt_b, p_cloud, P, rel, shift_b
-        Hu = H0 / rho[:, None, None] ** 2
-        fitted[sl] = np.einsum("bii->b", Hu) ** 2 - np.einsum("bij,bij->b", Hu, Hu)
+        fitted[sl] = _sigma2(H0) / rho**4
         if calibrate:  # the reference paraboloid ½|u − u_q|² on the same patches, its own relief rule: R/s² → d(d − 1)
             s_ref = 2.0 * relief / rho
             ref = _paired_walk(
