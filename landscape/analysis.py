@@ -410,6 +410,7 @@ def _slice_curvature(
     rows = est.truth_rows(every=o.exact_field)
     exact = field_on_ranks(comm, model, data, D, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field")
     result.exact, result.exact_rows = exact, rows
+    result.timings["exact_field"] = time.perf_counter() - t0
     sc = compare_slice(est, rows, exact.curvature(est.scale)["scalar"] / est.scale**2)
     result.slice = sc
     s.update(sc.scalars())
@@ -418,7 +419,6 @@ def _slice_curvature(
     step = FD_STEP * o.radius  # the crease-inclusive reference at the trained point (slice_field docstring)
     g_fd, h_fd = finite_difference_centre(model, data, D, step, loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
-    result.timings["exact_field"] = time.perf_counter() - t0
     cloud = np.column_stack([u, sc.scale * f])
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
 

@@ -10,7 +10,7 @@ Two stated quantities, each compared with the exact value of the SAME quantity:
   R(s)/s² over where the t-step walk from θ\\* goes; its truth is the exact field averaged over that distribution,
   estimated from :data:`REACH_POINTS` samples drawn from it (systematic sampling), with its own standard error.
 
-The exact field at every sample is a validation option (``exact_rows(..., every=True)``): it gives the field
+The exact field at every sample is a validation option (``DiffusionEstimate.truth_rows(every=True)``): it gives the field
 figure and the Spearman correlation of the diffusion field with the exact one.
 
 Curvatures are reported as R(s)/s², the scalar curvature of the graph of s·f divided by s²: at the estimator's
@@ -37,8 +37,8 @@ SHIFT_SHARE = 0.25  # the model's shift from reach to point counts this share of
 @dataclass
 class DiffusionEstimate:
     """The diffusion side of one slice: the centre estimate (``centre``: query 0 at the default patch), its
-    delete-20 % jackknife standard error ``jackknife``, the model-shift term ``shift_error`` and the ``model_gap``
-    (together :attr:`se`), and optionally the field at every sample (``field``, smoothed over :data:`SMOOTH_K`
+    delete-20 % jackknife standard error ``jackknife``, the model-shift term ``shift_error``, the ``model_gap`` and
+    the capped part of the shift (together :attr:`se`), and optionally the field at every sample (``field``, smoothed over :data:`SMOOTH_K`
     neighbours)."""
 
     coords: np.ndarray
@@ -103,7 +103,7 @@ class SliceCurvature:
     scale: float
     dc_comparison: float  # k_t at the centre (SPEC §5b), at ``scale``
     dc_scalar: float  # diffusion estimate of R(s)/s² at θ*
-    dc_scalar_se: float  # its error bar: jackknife and model shift in quadrature
+    dc_scalar_se: float  # its error bar (DiffusionEstimate.se: jackknife and the model terms)
     exact_scalar: float  # R(s)/s² at θ*, exact
     dc_region: float = float("nan")  # the walk's own reading: R(s)/s² averaged over its reach
     exact_region: float = float("nan")  # the exact field averaged over the same reach (REACH_POINTS draws)

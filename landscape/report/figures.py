@@ -164,8 +164,8 @@ def agreement_figure(result: AnalysisResult, label: str = ""):
     """One run's two curvature views side by side: (a) the slice's scalar curvature — the diffusion estimate at the
     trained point ± its error bar beside the exact value there, the walk's regional reading beside the exact field
     averaged over the same reach (± its sampling error), and the central-difference value — on one symmetric-log
-    axis; (b) the Hessian's extremes (λmin, λmax, top-k and the
-    slice directions' eigenvalues) with the trace in the legend; the verdict in words in the title."""
+    axis; (b) the Hessian's extremes (λmin, λmax, top-k and the slice directions' eigenvalues) with the trace in the
+    legend; the verdict in words in the title."""
     s, sc = result.scalars, result.slice
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
     names = ["diffusion at θ*", "exact at θ* (autograd)", "diffusion, walk's reach", "exact, walk's reach",
