@@ -10,8 +10,8 @@ Two stated quantities, each compared with the exact value of the SAME quantity:
   R(s)/s² over where the t-step walk from θ\\* goes; its truth is the exact field averaged over that distribution,
   estimated from :data:`REACH_POINTS` samples drawn from it (systematic sampling), with its own standard error.
 
-The exact field at every sample is a validation option (``DiffusionEstimate.truth_rows(every=True)``): it gives the field
-figure and the Spearman correlation of the diffusion field with the exact one.
+The exact field at every sample is a validation option (``DiffusionEstimate.truth_rows(every=True)``): it gives
+the field figure and the Spearman correlation of the diffusion field with the exact one.
 
 Curvatures are reported as R(s)/s², the scalar curvature of the graph of s·f divided by s²: at the estimator's
 small relief this is the loss unit's own (tr A)² − ‖A‖²_F, comparable across models and runs.
@@ -38,8 +38,8 @@ SHIFT_SHARE = 0.25  # the model's shift from reach to point counts this share of
 class DiffusionEstimate:
     """The diffusion side of one slice: the centre estimate (``centre``: query 0 at the default patch), its
     delete-20 % jackknife standard error ``jackknife``, the model-shift term ``shift_error``, the ``model_gap`` and
-    the capped part of the shift (together :attr:`se`), and optionally the field at every sample (``field``, smoothed over :data:`SMOOTH_K`
-    neighbours)."""
+    the capped part of the shift (together :attr:`se`), and optionally the field at every sample (``field``,
+    smoothed over :data:`SMOOTH_K` neighbours)."""
 
     coords: np.ndarray
     centre: LossGraphCurvature
