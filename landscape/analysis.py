@@ -58,8 +58,8 @@ CURVATURE_METRICS = [
     "fd_scalar",
     "dc_sign_agrees",
 ]
-DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "analytic_region_se", "field_spearman",
-               "dc_laziness"]  # fmt: skip
+DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "dc_resolved", "dc_support",
+               "analytic_region_se", "field_spearman", "dc_laziness"]  # fmt: skip
 SUMMARY_COLUMNS = [
     *("checkpoint", "model", "directions", "k", "n_points", "radius"),
     *HESSIAN_METRICS,

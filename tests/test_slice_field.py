@@ -109,6 +109,32 @@ def test_compare_slice_flags_a_sign_change_inside_the_reach():
     assert any("beyond what the walk's reading" in w for w in sc.warnings)
 
 
+@pytest.mark.parametrize("c", [2.0, 5.0])
+def test_a_slice_whose_curvature_changes_within_the_reach_is_marked_unresolved_and_covered(c):
+    """½|u|² + c|u|⁴ at radius 1: R = 2 at θ*, 2(1 + 12c r² + ...)-ish a third of the radius out, so the walk reads
+    the surroundings (measured: 5–21). The support term (halving the patch) sees it: the estimate is marked
+    unresolved, warns, and its error bar covers the truth at θ*."""
+    u = ball(999, 2, 1.0, seed=3)
+    r2 = (u**2).sum(1)
+    est = diffusion_estimate(u, 0.5 * r2 + c * r2**2, replicates=4)
+    assert est.scalar > 3 and not est.resolved and est.support > 0.5 * abs(est.scalar)
+    assert abs(est.scalar - 2.0) <= 2 * est.se
+    assert any("not resolved at this radius" in w for w in est.warnings)
+
+
+def test_a_quadratic_slice_is_resolved_with_no_support_term():
+    """On a quadratic slice the reading does not depend on the patch: the support term vanishes (to the fit's
+    rounding) and the estimate is marked resolved, with no warning; a mild quartic (½|u|² + ¼|u|⁴) stays resolved."""
+    u = ball(299, 2, 1.0, seed=3)
+    A = np.array([[3.0, 1.0], [1.0, -2.0]])
+    est = diffusion_estimate(u, 0.5 * np.einsum("ni,ij,nj->n", u, A, u), replicates=4)
+    assert est.scalar == pytest.approx(2 * np.linalg.det(A), rel=1e-3)
+    assert est.support < 1e-3 * abs(est.scalar) and est.resolved and not est.warnings
+    r2 = (u**2).sum(1)
+    mild = diffusion_estimate(u, 0.5 * r2 + 0.25 * r2**2, replicates=4)
+    assert mild.resolved and abs(mild.scalar - 2.0) <= 2 * mild.se
+
+
 def test_truth_rows_are_the_reach_draws_or_every_sample():
     u = ball(999, 2, 1.0, seed=0)
     f = 0.5 * (u**2).sum(1)

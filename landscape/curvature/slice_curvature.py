@@ -32,6 +32,8 @@ FLOAT32_SPREAD = 1e-5  # losses that change by less than this fraction over the 
 REACH_POINTS = 16  # exact-field points drawn from the walk's reach for the regional truth
 FIELD_SHARE = 0.12  # the diffusion field's patches (every sample a query): this share of the sampled ball
 SHIFT_SHARE = 0.25  # the model's shift from reach to point counts this share of itself into the error bar
+RESOLVED_SUPPORT = 0.5  # resolved at θ*: the support term is at most this share of |estimate| ...
+RESOLVED_JACKKNIFE = 0.25  # ... and the jackknife's sampling error at most this share
 
 
 @dataclass
@@ -39,13 +41,15 @@ class DiffusionEstimate:
     """The diffusion side of one slice: the centre estimate (``centre``: query 0 at the default patch), its
     delete-20 % jackknife standard error ``jackknife``, the model-shift term ``shift_error``, the ``model_gap`` and
     the capped part of the shift (together :attr:`se`), and optionally the field at every sample (``field``,
-    smoothed over :data:`SMOOTH_K` neighbours)."""
+    smoothed over :data:`SMOOTH_K` neighbours); ``half`` the same estimate on half the centre patch's samples
+    (:attr:`support`)."""
 
     coords: np.ndarray
     centre: LossGraphCurvature
     jackknife: float
     warnings: list[str]
     field: np.ndarray | None = None
+    half: float = float("nan")
 
     @property
     def scale(self) -> float:
@@ -73,13 +77,34 @@ class DiffusionEstimate:
         return abs(self.scalar - float(self.centre.fitted[0]))
 
     @property
+    def support(self) -> float:
+        """The scale bias the samples show (SPEC §5e): the estimate reads the curvature at the walk's scale, not
+        at a point. Halving the patch shrinks the walk's squared reach by 2^(−2/k); if the reading varies as
+        R₀ + cρ² its bias at the full patch is |half − full| / (1 − 2^(−2/k)) (Richardson), 2× the change for
+        k = 2. Zero on quadratic slices; large where the curvature changes within the sampled radius."""
+        if not np.isfinite(self.half):
+            return 0.0
+        k = self.coords.shape[1]
+        return abs(self.half - self.scalar) / (1.0 - 2.0 ** (-2.0 / k))
+
+    @property
+    def resolved(self) -> bool:
+        """The estimate at θ* is resolved at this radius: its support term is at most :data:`RESOLVED_SUPPORT` and
+        its jackknife error at most :data:`RESOLVED_JACKKNIFE` of its size. Unresolved estimates read the
+        curvature of the surroundings at the walk's scale (or noise), not the trained point's: lower the radius."""
+        size = abs(self.scalar)
+        jk = self.jackknife if np.isfinite(self.jackknife) else 0.0
+        return bool(self.support <= RESOLVED_SUPPORT * size and jk <= RESOLVED_JACKKNIFE * size)
+
+    @property
     def se(self) -> float:
-        """The error bar: the jackknife's sampling error, the model-shift term, the model gap and the part of the
-        model's shift beyond its cap, in quadrature."""
+        """The error bar: the jackknife's sampling error, the model-shift term, the model gap, the part of the
+        model's shift beyond its cap and the support term, in quadrature."""
         if not np.isfinite(self.jackknife):
             return float("nan")
         clipped = abs(float(self.centre.clipped[0]))
-        return float(np.sqrt(self.jackknife**2 + self.shift_error**2 + self.model_gap**2 + clipped**2))
+        terms = (self.jackknife, self.shift_error, self.model_gap, clipped, self.support)
+        return float(np.sqrt(sum(x * x for x in terms)))
 
     def reach_draws(self, count: int = REACH_POINTS) -> np.ndarray:
         """``count`` sample rows drawn from the centre walk's distribution by systematic sampling of its CDF (rows
@@ -110,6 +135,8 @@ class SliceCurvature:
     exact_region_se: float = float("nan")  # the draws' standard error
     field_spearman: float = float("nan")  # smoothed diffusion field vs exact field (validation option)
     fit_residual: float = float("nan")  # the centre patch's polynomial fit: RMS residual / loss range
+    resolved: bool = True  # DiffusionEstimate.resolved: stable under halving the patch, small sampling error
+    dc_support: float = 0.0  # DiffusionEstimate.support: the scale bias the samples show (part of dc_scalar_se)
     warnings: list[str] = field(default_factory=list)
     dc_field: np.ndarray | None = None  # per finite sample, R̂/s², smoothed over SMOOTH_K neighbours
     exact_field: np.ndarray | None = None  # per finite sample, R(s)/s² (NaN where not computed)
@@ -141,6 +168,8 @@ class SliceCurvature:
             "dc_sign_agrees": float(self.agrees),
             "dc_ratio": self.ratio,
             "dc_within_2se": float(self.covered),
+            "dc_resolved": float(self.resolved),
+            "dc_support": self.dc_support,
             "field_spearman": self.field_spearman,
             "dc_fit_residual": self.fit_residual,
         }
@@ -191,11 +220,20 @@ def diffusion_estimate(
             "includes the difference; lower --radius"
         )
     se = jackknife_se(coords, losses, replicates, seed, t=t)
+    half_patch = max(min_samples(coords.shape[1]), centre.patch // 2)
+    half = float(loss_graph_curvature(coords, losses, [0], t=t, patch=half_patch).scalar[0])
     smoothed = None
     if field:
         every = loss_graph_curvature(coords, losses, None, t=t, share=FIELD_SHARE)
         smoothed = knn_smooth(coords, every.scalar, min(SMOOTH_K, len(coords)))
-    return DiffusionEstimate(coords, centre, se, warnings, smoothed)
+    est = DiffusionEstimate(coords, centre, se, warnings, smoothed, half)
+    if not est.resolved:
+        warnings.append(
+            f"the estimate at θ* ({est.scalar:.3g}) is not resolved at this radius: on half the walk's patch it reads "
+            f"{half:.3g} (support term {est.support:.2g}), jackknife error {se:.2g}; it reads the surroundings at the "
+            "walk's scale: lower --radius or add samples (--samples)"
+        )
+    return est
 
 
 def compare_slice(est: DiffusionEstimate, rows: np.ndarray, exact: np.ndarray | None) -> SliceCurvature:
@@ -239,6 +277,8 @@ def compare_slice(est: DiffusionEstimate, rows: np.ndarray, exact: np.ndarray | 
         exact_region_se=region_se,
         field_spearman=rho,
         fit_residual=float(c.fit_residual[0]),
+        resolved=est.resolved,
+        dc_support=est.support,
         warnings=warnings,
         dc_field=est.field,
         exact_field=exact_field,

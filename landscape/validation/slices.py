@@ -130,6 +130,8 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 "within_1.5": float(within(sc.ratio)),
                 "within_1.5_fd": float(within(sc.dc_scalar / fd)),
                 "covered_2se": float(sc.covered),
+                "covered_2se_fd": float(abs(sc.dc_scalar - fd) <= 2 * sc.dc_scalar_se),
+                "resolved": float(sc.resolved),
                 "region_within_1.5": float(within(sc.dc_region / sc.exact_region)),
                 "sign_agrees_fd": float(np.sign(sc.dc_scalar) == np.sign(fd)),
                 "dc_scalar": sc.dc_scalar,
@@ -140,6 +142,8 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 "fd_scalar": fd,
                 "abs_rel_error": abs(sc.dc_scalar - sc.exact_scalar) / abs(sc.exact_scalar),
             }
+            if sc.resolved:  # the estimator's own claim that θ* is resolved: is it right when it says so?
+                values["resolved_within_1.5_fd"] = float(within(sc.dc_scalar / fd))
             for metric, v in values.items():
                 add(bench, "loss-graph", 2, n, 0.0, metric, v)
             scatter["exact"].append(sc.exact_scalar)
@@ -156,7 +160,8 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 add(bench, "loss-graph", 2, n, 0.0, "field_spearman", sc.field_spearman)
                 add(bench, "loss-graph", 2, n, 0.0, "exact_field_cv", cv)
                 line += f"  field Spearman {sc.field_spearman:+.2f} (cv {cv:.2f})"
-            progress(line + ("" if sc.agrees else "   SIGN MISS") + ("" if sc.covered else "   NOT COVERED"))
+            flags = ("" if sc.agrees else "   SIGN MISS") + ("" if sc.covered else "   NOT COVERED")
+            progress(line + flags + ("" if sc.resolved else "   unresolved"))
     return scatter
 
 
