@@ -26,7 +26,7 @@ from .evaluation import EvalSubset
 from .files import atomic_write_json
 from .hessian.density import SpectralDensity
 from .hessian.krylov_spectrum import estimate_spectrum, extremes_run
-from .hessian.slice_field import FD_STEP, SliceField, field_on_ranks, finite_difference_centre
+from .hessian.slice_field import SliceField, field_on_ranks
 from .hessian.spectrum import (
     EIGEN_DIRECTIONS,
     HessianProblem,
@@ -36,6 +36,7 @@ from .losses import cross_entropy
 from .params import num_params
 from .sampling.coordinates import grid, make_coordinates
 from .sampling.directions import make_directions
+from .sampling.loss_derivatives import FD_STEP, finite_difference_centre
 from .sampling.radius import auto_radius
 from .sampling.sample import LandscapeSample
 from .sampling.sampler import activation_numel, sample_on_ranks
@@ -416,7 +417,7 @@ def _slice_curvature(
     s.update(sc.scalars())
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)
     result.principal_curvatures = (gc.principal / sc.scale).tolist()
-    step = FD_STEP * o.radius  # the crease-inclusive reference at the trained point (slice_field docstring)
+    step = FD_STEP * o.radius  # the crease-inclusive reference at the trained point (loss_derivatives docstring)
     g_fd, h_fd = finite_difference_centre(model, data, D, step, loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
     cloud = np.column_stack([u, sc.scale * f])

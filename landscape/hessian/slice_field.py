@@ -26,7 +26,6 @@ from ..params import preserved_state, trainable, unflatten
 from ..sampling.directions import Directions
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-FD_STEP = 0.05  # the finite-difference reference's step at the trained point, as a fraction of the sampling radius
 
 
 @dataclass
@@ -148,43 +147,3 @@ def field_on_ranks(
         np.concatenate([p.hessians for p in parts]),
     )
 
-
-def finite_difference_centre(
-    model: nn.Module,
-    data: EvalSubset,
-    directions: Directions,
-    step: float,
-    loss_fn: LossFn = cross_entropy,
-    comm: Comm | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(gradient (k,), Hessian (k, k)) of f at u = 0 by central differences of the loss itself, at ``step``:
-    2k² + 1 loss evaluations, the same evaluation path as the samples.
-
-    Autograd's Hessian is the Hessian almost everywhere; a network with ReLU or max-pool units has creases along
-    its activation boundaries, and a sampled slice feels their curvature while autograd leaves it out. This is the
-    slice's curvature at the scale ``step``, creases included (digits ResNet-8 at its trained point: 3–5 × the
-    autograd second derivative, the same from step 0.0025 to 0.025; MLP: within 1–2 %).
-    """
-    from ..sampling.sampler import sample_on_ranks
-
-    k = directions.k
-    pts = [np.zeros(k)]
-    for i in range(k):
-        for sign in (1.0, -1.0):
-            e = np.zeros(k)
-            e[i] = sign * step
-            pts.append(e)
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    for i, j in pairs:
-        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            e = np.zeros(k)
-            e[i], e[j] = si * step, sj * step
-            pts.append(e)
-    f = sample_on_ranks(comm or Comm(), model, data, directions, np.array(pts), loss_fn, progress=False).losses
-    f0, axis = f[0], f[1 : 1 + 2 * k].reshape(k, 2)
-    grad = (axis[:, 0] - axis[:, 1]) / (2 * step)
-    hess = np.diag((axis[:, 0] - 2 * f0 + axis[:, 1]) / step**2)
-    corners = f[1 + 2 * k :].reshape(-1, 4)
-    for (i, j), (pp, pm, mp, mm) in zip(pairs, corners):
-        hess[i, j] = hess[j, i] = (pp - pm - mp + mm) / (4 * step * step)
-    return grad, hess

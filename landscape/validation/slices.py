@@ -17,14 +17,16 @@ from ..curvature.loss_graph import loss_graph_curvature
 from ..curvature.slice_curvature import compare_slice, diffusion_estimate
 from ..curvature.slice_geometry import graph_curvature
 from ..evaluation import EvalSubset
-from ..hessian.slice_field import FD_STEP, finite_difference_centre, slice_field
+from ..hessian.slice_field import slice_field
 from ..hessian.spectrum import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
 from ..sampling.coordinates import ball
 from ..sampling.directions import make_directions
+from ..sampling.loss_derivatives import FD_STEP, finite_difference_centre, gaussian_smoothed_centre
 from ..sampling.sampler import sample_landscape
 from .manifolds import random_quadric
 
 NET_DIRECTIONS = ("filter0", "filter1", *EIGEN_DIRECTIONS)
+SMOOTHING_WIDTHS = (0.03, 0.2)  # σ / radius of the Gaussian-smoothed references: near θ*, and the walk's reach
 VARYING_CV = 0.25  # field Spearman is counted where the exact field's std/|mean| is at least this
 
 
@@ -57,6 +59,7 @@ class SliceCase:
     hessians: np.ndarray
     fd_gradient: np.ndarray  # the centre by central differences of the loss (creases included)
     fd_hessian: np.ndarray
+    smoothed: dict[float, np.ndarray]  # σ/radius → the Gaussian-smoothed Hessian at θ* (the curvature at scale σ)
 
     def exact(self, scale: float, n: int) -> np.ndarray:
         """R(s)/s² at the first n samples (NaN where the field was not computed)."""
@@ -99,9 +102,20 @@ def sample_cases(plan: NetPlan, seed: int = 0, progress: Callable[[str], None] =
             rows = _field_rows(coords, sample.losses, plan.ns, plan.field_n)
             field = slice_field(plan.model, plan.data, D, coords[rows])
             g_fd, h_fd = finite_difference_centre(plan.model, plan.data, D, FD_STEP * radius)
+            smoothed = {w: gaussian_smoothed_centre(plan.model, plan.data, D, w * radius)[1] for w in SMOOTHING_WIDTHS}
             cases.append(
                 SliceCase(
-                    plan.name, kind, radius, coords, sample.losses, rows, field.gradients, field.hessians, g_fd, h_fd
+                    net=plan.name,
+                    directions=kind,
+                    radius=radius,
+                    coords=coords,
+                    losses=sample.losses,
+                    rows=rows,
+                    gradients=field.gradients,
+                    hessians=field.hessians,
+                    fd_gradient=g_fd,
+                    fd_hessian=h_fd,
+                    smoothed=smoothed,
                 )
             )
             progress(f"sampled {plan.name:<15}{kind:<16}radius {radius:<5} {time.perf_counter() - t0:6.1f}s")
@@ -142,6 +156,8 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 "fd_scalar": fd,
                 "abs_rel_error": abs(sc.dc_scalar - sc.exact_scalar) / abs(sc.exact_scalar),
             }
+            for w, H in c.smoothed.items():  # σ₂ of the smoothed Hessian: R/s² at scale σ in the small-relief limit
+                values[f"smoothed_scalar_{w:g}"] = float(np.trace(H) ** 2 - np.sum(H * H))
             if sc.resolved:  # the estimator's own claim that θ* is resolved: is it right when it says so?
                 values["resolved_within_1.5_fd"] = float(within(sc.dc_scalar / fd))
             for metric, v in values.items():
@@ -152,7 +168,8 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
             line = (
                 f"{bench:<40} n={n:<5} θ*: dc {sc.dc_scalar:+9.3g} ± {sc.dc_scalar_se:<8.2g} exact "
                 f"{sc.exact_scalar:+9.3g} ({sc.ratio:5.2f}×)  reach: dc {sc.dc_region:+9.3g} exact "
-                f"{sc.exact_region:+9.3g}  fd {fd:+9.3g}"
+                f"{sc.exact_region:+9.3g}  fd {fd:+9.3g}  smoothed σ/r "
+                + " ".join(f"{w:g}: {values[f'smoothed_scalar_{w:g}']:+.3g}" for w in c.smoothed)
             )
             if n == field_n[c.net] and np.isfinite(sc.field_spearman):
                 ok = np.isfinite(exact)
