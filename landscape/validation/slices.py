@@ -100,7 +100,7 @@ def sample_cases(plan: NetPlan, seed: int = 0, progress: Callable[[str], None] =
             if not np.all(np.isfinite(sample.losses)):
                 raise ValueError(f"{plan.name} {kind} radius {radius}: non-finite losses; lower the radius")
             rows = _field_rows(coords, sample.losses, plan.ns, plan.field_n)
-            field = slice_field(plan.model, plan.data, D, coords[rows])
+            field = slice_field(plan.model, plan.data, D.matrix, coords[rows])
             g_fd, h_fd = finite_difference_centre(plan.model, plan.data, D, FD_STEP * radius)
             smoothed = {w: gaussian_smoothed_centre(plan.model, plan.data, D, w * radius)[1] for w in SMOOTHING_WIDTHS}
             cases.append(
@@ -158,6 +158,8 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
             }
             for w, H in c.smoothed.items():  # σ₂ of the smoothed Hessian: R/s² at scale σ in the small-relief limit
                 values[f"smoothed_scalar_{w:g}"] = float(np.trace(H) ** 2 - np.sum(H * H))
+            # the walk's reading against the curvature at its own scale, creases included (reach: σ ≈ 0.2 × radius)
+            values["region_within_1.5_smoothed"] = float(within(sc.dc_region / values["smoothed_scalar_0.2"]))
             if sc.resolved:  # the estimator's own claim that θ* is resolved: is it right when it says so?
                 values["resolved_within_1.5_fd"] = float(within(sc.dc_scalar / fd))
             for metric, v in values.items():
