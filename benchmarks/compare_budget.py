@@ -92,9 +92,9 @@ def main() -> None:
 
     # the exact slice field: gradient and k×k Hessian in u by autograd at every sample
     field_pts = ball(1, o.k, 1.0, seed=1)
-    t_field = best_time(lambda: slice_field(model, data, d, field_pts), 1) / len(field_pts)
+    t_field = best_time(lambda: slice_field(model, data, d.matrix, field_pts), 1) / len(field_pts)
     few = data.head(16)
-    f_field = flops(lambda: slice_field(model, few, d, field_pts[:1])) * len(data) / len(few)
+    f_field = flops(lambda: slice_field(model, few, d.matrix, field_pts[:1])) * len(data) / len(few)
 
     # Hessian: the HVP count of the default Krylov budget, and the time of one product on the whole subset
     small = HessianProblem(model, data.head(128))

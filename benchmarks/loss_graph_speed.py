@@ -71,7 +71,7 @@ def field_costs() -> None:
         data = evaluation_subset(s.train_x, s.train_y, 256 if name.startswith("resnet") else 500, seed=0)
         D = make_directions(model, "filter", 2, seed=0)
         t_s = best_time(lambda m=model, e=data, d=D: sample_landscape(m, e, d, u, progress=False), 2) / len(u)
-        t_f = best_time(lambda m=model, e=data, d=D: slice_field(m, e, d, u), 2) / len(u)
+        t_f = best_time(lambda m=model, e=data, d=D: slice_field(m, e, d.matrix, u), 2) / len(u)
         n_par = sum(p.numel() for p in model.parameters())
         print(f"{name:<16}{n_par:>8}{1e3 * t_s:>16.2f}{1e3 * t_f:>13.2f}{t_f / t_s:>18.1f}")
 

@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from .curvature.diffusion import laziness
 from .curvature.loss_graph import min_samples
 from .curvature.slice_curvature import SliceCurvature, compare_slice, diffusion_estimate
-from .curvature.slice_geometry import graph_curvature
+from .curvature.slice_geometry import field_curvature, graph_curvature
 from .distributed import Comm
-from .evaluation import EvalSubset
+from .evaluation import EvalSubset, activation_numel
 from .files import atomic_write_json
 from .hessian.density import SpectralDensity
 from .hessian.krylov_spectrum import estimate_spectrum, extremes_run
@@ -39,7 +39,7 @@ from .sampling.directions import make_directions
 from .sampling.loss_derivatives import FD_STEP, finite_difference_centre
 from .sampling.radius import auto_radius
 from .sampling.sample import LandscapeSample
-from .sampling.sampler import activation_numel, sample_on_ranks
+from .sampling.sampler import sample_on_ranks
 from .threads import choose_threads, using_threads
 
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
@@ -409,10 +409,12 @@ def _slice_curvature(
     result.timings["diffusion_curvature"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     rows = est.truth_rows(every=o.exact_field)
-    exact = field_on_ranks(comm, model, data, D, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field")
+    exact = field_on_ranks(
+        comm, model, data, D.matrix, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field"
+    )
     result.exact, result.exact_rows = exact, rows
     result.timings["exact_field"] = time.perf_counter() - t0
-    sc = compare_slice(est, rows, exact.curvature(est.scale)["scalar"] / est.scale**2)
+    sc = compare_slice(est, rows, field_curvature(exact.hessians, exact.gradients, est.scale)["scalar"] / est.scale**2)
     result.slice = sc
     s.update(sc.scalars())
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)

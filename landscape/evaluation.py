@@ -10,6 +10,9 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
+
+from .params import preserved_state
 
 CHUNK_BYTES = 16 << 20  # float32 activations one evaluation or back-propagation chunk holds
 
@@ -26,6 +29,25 @@ def chunk_size(per_input: int, target_bytes: int = CHUNK_BYTES, smallest: int = 
       — hence ``smallest`` = 128 for sampling conv nets, and one large batch for fully connected ones.
     """
     return int(np.clip(2 ** round(np.log2(target_bytes / (4 * max(per_input, 1)))), smallest, 4096))
+
+
+def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
+    """Numbers of activations one input produces (sum over leaf modules' outputs): sizes the chunks."""
+    total = [0]
+
+    def hook(_m, _i, out):
+        if isinstance(out, torch.Tensor):
+            total[0] += out[0].numel()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with preserved_state(model), torch.no_grad():
+            model(example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return max(1, total[0] + example[0].numel())
 
 
 @dataclass

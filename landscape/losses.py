@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A loss: (outputs, targets) → the mean loss over the batch, a scalar tensor (SPEC §1, §7). The one type every
+module takes; :func:`cross_entropy` is the one default."""
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from landscape.analysis import AnalysisOptions, analyze_model
 from landscape.curvature.slice_curvature import REACH_POINTS, compare_slice, diffusion_estimate
-from landscape.curvature.slice_geometry import graph_curvature
+from landscape.curvature.slice_geometry import field_curvature, graph_curvature
 from landscape.hessian.slice_field import SliceField, slice_field
 from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
 from landscape.losses import cross_entropy
@@ -34,7 +34,7 @@ def test_field_equals_dense_hessian_at_every_point(mlp):
     D = make_directions(model, "filter", 2, seed=1)
     coords = np.array([[0.0, 0.0], [0.3, -0.2], [-0.5, 0.4]])
     before = [p.detach().clone() for p in model.parameters()]
-    field = slice_field(model, data, D, coords, cross_entropy, batch_size=64)
+    field = slice_field(model, data, D.matrix, coords, cross_entropy, batch_size=64)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # left bitwise as it was
     Dm = D.matrix.double()
     base = [p.detach().clone() for _, p in trainable(model)]
@@ -54,7 +54,7 @@ def test_field_equals_dense_hessian_at_every_point(mlp):
     A, g, _ = projected_hessian(HessianProblem(model, data, cross_entropy), D.matrix)  # k HVPs at θ*
     np.testing.assert_allclose(field.hessians[0], A, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(field.gradients[0], g, rtol=1e-8, atol=1e-12)
-    curv = field.curvature(0.3)
+    curv = field_curvature(field.hessians, field.gradients, 0.3)
     for i in range(3):
         want = graph_curvature(field.hessians[i], field.gradients[i], 0.3)
         assert curv["scalar"][i] == pytest.approx(want.scalar) and curv["gauss"][i] == pytest.approx(
@@ -68,7 +68,7 @@ def _quadratic_field(A, g, u):
 
 
 def _exact_at(field: SliceField, rows: np.ndarray, scale: float) -> np.ndarray:
-    return field.curvature(scale)["scalar"][rows] / scale**2
+    return field_curvature(field.hessians, field.gradients, scale)["scalar"][rows] / scale**2
 
 
 def test_compare_slice_verdict_and_warnings():
@@ -243,7 +243,7 @@ def test_finite_difference_centre_matches_autograd_on_a_smooth_net(mlp):
     for k in (2, 3):
         D = make_directions(model, "filter", k, seed=2)
         g, H = finite_difference_centre(model, data, D, 1e-3, cross_entropy)
-        field = slice_field(model, data, D, np.zeros((1, k)), cross_entropy)
+        field = slice_field(model, data, D.matrix, np.zeros((1, k)), cross_entropy)
         np.testing.assert_allclose(g, field.gradients[0], rtol=1e-4, atol=1e-8)
         np.testing.assert_allclose(H, field.hessians[0], rtol=1e-4, atol=1e-6)
 
@@ -291,7 +291,7 @@ def test_gaussian_smoothed_centre_is_autograd_on_a_smooth_net_at_a_small_width(m
     for k in (2, 3):
         D = make_directions(model, "filter", k, seed=2)
         g, H = gaussian_smoothed_centre(model, data, D, 1e-3, nodes=6)
-        field = slice_field(model, data, D, np.zeros((1, k)), cross_entropy)
+        field = slice_field(model, data, D.matrix, np.zeros((1, k)), cross_entropy)
         np.testing.assert_allclose(g, field.gradients[0], rtol=1e-4, atol=1e-8)
         np.testing.assert_allclose(H, field.hessians[0], rtol=1e-3, atol=1e-5)
     with pytest.raises(ValueError, match="grid points"):

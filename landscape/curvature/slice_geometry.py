@@ -42,3 +42,19 @@ def graph_curvature(hessian: np.ndarray, gradient: np.ndarray | None = None, sca
     kappa = np.sort(np.linalg.eigvalsh(G_inv_half @ h @ G_inv_half))[::-1]
     tr, tr2 = kappa.sum(), (kappa**2).sum()
     return GraphCurvature(kappa, float(np.prod(kappa)), float(tr / k), float(tr**2 - tr2))
+
+
+def field_curvature(hessians: np.ndarray, gradients: np.ndarray, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Scalar, Gauss–Kronecker and mean curvature of the graph of ``scale``·f at every point of a field (SPEC §4b):
+    ``hessians`` (n, k, k) and ``gradients`` (n, k) of f in the slice coordinates; NaN where either is not finite."""
+    out: dict[str, list[float]] = {"scalar": [], "gauss": [], "mean": []}
+    for A, g in zip(np.asarray(hessians, dtype=np.float64), np.asarray(gradients, dtype=np.float64)):
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(g))):
+            for values in out.values():
+                values.append(np.nan)
+            continue
+        c = graph_curvature(A, g, scale)
+        out["scalar"].append(c.scalar)
+        out["gauss"].append(c.gauss_kronecker)
+        out["mean"].append(c.mean)
+    return {key: np.asarray(v, dtype=np.float64) for key, v in out.items()}

@@ -10,19 +10,17 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..evaluation import EvalSubset
+from ..losses import LossFn, cross_entropy
 from ..params import preserved_state
 
 
-def _build(model: nn.Module, data: EvalSubset, loss_fn: Callable, batch_size: int):
+def _build(model: nn.Module, data: EvalSubset, loss_fn: LossFn, batch_size: int):
     from pyhessian import hessian
 
     for p in model.parameters():
@@ -37,7 +35,7 @@ def pyhessian_top_eigenvalues(
     model: nn.Module,
     data: EvalSubset,
     k: int = 1,
-    loss_fn: Callable = F.cross_entropy,
+    loss_fn: LossFn = cross_entropy,
     tol: float = 1e-6,
     max_iter: int = 1000,
     batch_size: int = 4096,
@@ -53,7 +51,7 @@ def pyhessian_top_eigenvalues(
 def pyhessian_trace(
     model: nn.Module,
     data: EvalSubset,
-    loss_fn: Callable = F.cross_entropy,
+    loss_fn: LossFn = cross_entropy,
     tol: float = 1e-6,
     max_iter: int = 200,
     batch_size: int = 4096,

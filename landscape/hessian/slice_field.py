@@ -3,14 +3,14 @@
 For f(u) = L(θ* + D u) the gradient g(u) = D ∇L and the k×k Hessian A(u) = D H Dᵀ are derivatives in the k slice
 coordinates, so autograd on those k numbers gives both exactly: one backward pass for g and k more (through the
 first one's graph) for the rows of A, per point — far cheaper than P-dimensional Hessian-vector products. From
-them :func:`landscape.curvature.slice_geometry.graph_curvature` gives the scalar, Gauss–Kronecker and mean curvature of
-the graph of s·f at every sample: the field a pointwise diffusion estimate must follow.
+them :func:`landscape.curvature.slice_geometry.field_curvature` gives the scalar, Gauss–Kronecker and mean curvature
+of the graph of s·f at every sample: the field a pointwise diffusion estimate must follow. The package takes the
+direction matrix D (k, P) itself and imports neither the curvature nor the sampling package.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -18,14 +18,10 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from ..curvature.slice_geometry import graph_curvature
 from ..distributed import Comm
-from ..evaluation import EvalSubset, chunk_size
-from ..losses import cross_entropy
+from ..evaluation import EvalSubset, activation_numel, chunk_size
+from ..losses import LossFn, cross_entropy
 from ..params import preserved_state, trainable, unflatten
-from ..sampling.directions import Directions
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -36,20 +32,6 @@ class SliceField:
     losses: np.ndarray
     gradients: np.ndarray
     hessians: np.ndarray
-
-    def curvature(self, scale: float = 1.0) -> dict[str, np.ndarray]:
-        """Scalar, Gauss–Kronecker and mean curvature of the graph of ``scale``·f at every sample (SPEC §4)."""
-        out = {"scalar": [], "gauss": [], "mean": []}
-        for A, g in zip(self.hessians, self.gradients):
-            if not (np.all(np.isfinite(A)) and np.all(np.isfinite(g))):
-                for key in out:
-                    out[key].append(np.nan)
-                continue
-            c = graph_curvature(A, g, scale)
-            out["scalar"].append(c.scalar)
-            out["gauss"].append(c.gauss_kronecker)
-            out["mean"].append(c.mean)
-        return {key: np.asarray(v, dtype=np.float64) for key, v in out.items()}
 
     def arrays(self, prefix: str = "exact_") -> dict[str, np.ndarray]:
         return {
@@ -62,14 +44,16 @@ class SliceField:
 def slice_field(
     model: nn.Module,
     data: EvalSubset,
-    directions: Directions,
+    directions: torch.Tensor | None,
     coords: np.ndarray,
     loss_fn: LossFn = cross_entropy,
+    *,
     batch_size: int | None = None,
     progress: bool = False,
     desc: str = "exact slice field",
 ) -> SliceField:
-    """Loss, gradient and Hessian of f(u) = L(θ* + D u) in the k slice coordinates at every row of ``coords``.
+    """Loss, gradient and Hessian of f(u) = L(θ* + Dᵀu) in the k slice coordinates at every row of ``coords``,
+    ``directions`` the direction matrix D (k, P) (``Directions.matrix``; None, full-space mode, is refused).
 
     L is the mean loss over ``data`` (batches weighted by size / N) with the model in eval mode (SPEC §1); the
     model is left bitwise as it was. Costs a gradient with its graph and k backward passes through it per point:
@@ -78,22 +62,20 @@ def slice_field(
     :func:`landscape.evaluation.chunk_size`, at least 128: on ResNet-20 8.6 s per point at 128, 10.3 at 256; the
     ConvNet is the same at 128 and 256).
     """
-    if directions.matrix is None:
+    if directions is None:
         raise ValueError("the exact slice field needs explicit directions (not full-space mode)")
     coords = np.asarray(coords, dtype=np.float64)
-    k = directions.k
+    k = directions.shape[0]
     if coords.ndim != 2 or coords.shape[1] != k:
         raise ValueError(f"coordinates must have shape (n, {k}), got {coords.shape}")
     if batch_size is None:
-        from ..sampling.sampler import activation_numel
-
         batch_size = chunk_size(activation_numel(model, data.x[:1]), smallest=128)
     named = trainable(model)
     names = [n for n, _ in named]
     base = [p.detach() for _, p in named]
     fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
     fixed.update(dict(model.named_buffers()))
-    D = directions.matrix.to(base[0].device, base[0].dtype)
+    D = directions.to(base[0].device, base[0].dtype)
     n_total = len(data)
     losses = np.empty(len(coords))
     grads = np.empty((len(coords), k))
@@ -122,9 +104,10 @@ def field_on_ranks(
     comm: Comm,
     model: nn.Module,
     data: EvalSubset,
-    directions: Directions,
+    directions: torch.Tensor | None,
     coords: np.ndarray,
     loss_fn: LossFn = cross_entropy,
+    *,
     progress: bool = False,
     desc: str = "exact slice field",
 ) -> SliceField:

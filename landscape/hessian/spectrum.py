@@ -13,13 +13,11 @@ import torch
 from scipy.sparse.linalg import LinearOperator
 from torch import nn
 from torch.func import functional_call
-from torch.nn import functional as F
 
 from ..distributed import Comm, sum_with_errors
-from ..evaluation import EvalSubset, chunk_size
+from ..evaluation import EvalSubset, activation_numel, chunk_size
+from ..losses import LossFn, cross_entropy
 from ..params import flatten, preserved_state, trainable, unflatten
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @contextmanager
@@ -55,13 +53,11 @@ class HessianProblem:
         self,
         model: nn.Module,
         data: EvalSubset,
-        loss_fn: LossFn = F.cross_entropy,
+        loss_fn: LossFn = cross_entropy,
         batch_size: int | None = None,
         comm: Comm | None = None,
         reuse_graph: bool | None = None,
     ):
-        from ..sampling.sampler import activation_numel
-
         if len(data) == 0:
             raise ValueError("the evaluation subset is empty")
         self.model, self.data, self.loss_fn = model, data, loss_fn
@@ -306,7 +302,7 @@ def projected_hessian(problem: HessianProblem, directions: torch.Tensor) -> tupl
 
 
 def exact_hessian(
-    model: nn.Module, data: EvalSubset, loss_fn: LossFn = F.cross_entropy, batch_size: int = 1024
+    model: nn.Module, data: EvalSubset, loss_fn: LossFn = cross_entropy, batch_size: int = 1024
 ) -> np.ndarray:
     """Dense P×P Hessian via ``torch.func.hessian`` (reference for tests; models up to a few thousand params)."""
     named = trainable(model)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..sampling.paths import Interpolation, Trajectory
-from .figures import surface_grid, surface_levels
+from .figures import surface_levels
+from .grid import surface_grid
 from .plots import plt
 
 

@@ -15,9 +15,9 @@ from torch import nn
 
 from ..distributed import Comm
 from ..evaluation import EvalSubset
-from ..losses import cross_entropy
+from ..losses import LossFn, cross_entropy
 from .directions import Directions
-from .sampler import LossFn, sample_on_ranks
+from .sampler import sample_on_ranks
 
 FD_STEP = 0.05  # the finite-difference reference's step at the trained point, as a fraction of the sampling radius
 MAX_SMOOTHING_POINTS = 20_736  # Gauss–Hermite grids hold nodes^k points: at most 12^4 (16^2 = 256 by default)

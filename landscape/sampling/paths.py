@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,14 +17,12 @@ from torch import nn
 
 from ..evaluation import EvalSubset
 from ..files import atomic_write_csv, atomic_write_json
-from ..losses import cross_entropy
+from ..losses import LossFn, cross_entropy
 from ..params import flatten, trainable
 from .coordinates import grid
 from .directions import Directions
 from .sample import LandscapeSample
 from .sampler import evaluate, sample_landscape
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_same_architecture(a: nn.Module, b: nn.Module) -> None:

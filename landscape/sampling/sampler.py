@@ -20,15 +20,14 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from ..distributed import Comm, block_indices
-from ..evaluation import EvalSubset, chunk_size
-from ..losses import cross_entropy
+from ..evaluation import EvalSubset, activation_numel, chunk_size
+from ..losses import LossFn, cross_entropy
 from ..params import num_params, preserved_state, trainable, unflatten
 from .directions import Directions
 from .first_layer import first_parametrised_module, try_first_layer_cache
 from .inference import try_inference_graph
 from .sample import LandscapeSample
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 STRATEGIES = ("auto", "inplace", "vmap")
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations one chunk may hold
 
@@ -37,25 +36,6 @@ def _accuracy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if out.dim() == 2 and not y.is_floating_point() and out.shape[0] == y.shape[0]:
         return (out.argmax(-1) == y).float().mean()
     return torch.full((), float("nan"), device=out.device)
-
-
-def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
-    """Numbers of activations one input produces (sum over leaf modules' outputs): sizes the chunks."""
-    total = [0]
-
-    def hook(_m, _i, out):
-        if isinstance(out, torch.Tensor):
-            total[0] += out[0].numel()
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        with preserved_state(model), torch.no_grad():
-            model(example[:1])
-    finally:
-        for h in handles:
-            h.remove()
-    return max(1, total[0] + example[0].numel())
 
 
 def evaluate(
