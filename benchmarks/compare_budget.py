@@ -40,7 +40,7 @@ def main() -> None:
     from landscape.sampling.sampler import sample_landscape
     from landscape.threads import choose_threads
     from models.checkpoints import load_network
-    from scripts.train import TrainSettings, train_model
+    from models.training import TrainSettings, train_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depth", type=int, default=20)

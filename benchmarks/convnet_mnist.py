@@ -13,40 +13,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.train import add_arguments, train
+from models.training import TrainSettings, train_model
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
-    p.add_argument("--epochs", type=int, default=15)
-    a = p.parse_args()
-    tp = argparse.ArgumentParser()
-    add_arguments(tp)
+def measure(data_dir: str, epochs: int) -> dict:
+    """Train the ConvNet on MNIST in a temporary folder; the training summary plus the seconds it took."""
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        s = train(
-            tp.parse_args(
-                [
-                    "--model",
-                    "convnet",
-                    "--data",
-                    "mnist",
-                    "--data-dir",
-                    a.data_dir,
-                    "--epochs",
-                    str(a.epochs),
-                    "--out",
-                    out,
-                    "--quiet",
-                ]
-            )
+        s = train_model(
+            TrainSettings(out=out, model="convnet", data="mnist", data_dir=data_dir, epochs=epochs, quiet=True)
         )
-        dt = time.perf_counter() - t0
+        s["seconds"] = time.perf_counter() - t0
+    return s
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    p.add_argument("--epochs", type=int, default=15)
+    a = p.parse_args(argv)
+    s = measure(a.data_dir, a.epochs)
     ok = "PASS" if s["val_acc"] >= 0.97 else "FAIL"
     print(
         f"convnet on MNIST ({s['data_note']}): val_acc {s['val_acc']:.4f} (goal ≥ 0.97: {ok}), "
-        f"{s['parameters']:,} parameters, {a.epochs} epochs in {dt:.1f} s"
+        f"{s['parameters']:,} parameters, {a.epochs} epochs in {s['seconds']:.1f} s"
     )
 
 

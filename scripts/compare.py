@@ -33,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.report.writing import clear_stale, write_analysis, write_summary
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
-
-    from .train import TrainingStopped, TrainSettings, train_model
+    from models.training import TrainingStopped, TrainSettings, train_model
 
     if args.depth < 8 or (args.depth - 2) % 6:
         fail(f"--depth must be 6n+2 (20, 32, 44, 56, 110), got {args.depth}")

@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.files import atomic_write_json
     from landscape.report.figures import dc_vs_analytic, format_table
     from landscape.report.writing import clear_stale, write_summary
-
-    from .train import TrainingStopped, TrainSettings, train_model
+    from models.training import TrainingStopped, TrainSettings, train_model
 
     out = output_folder(args.out)
     report = out / "report"

@@ -3,8 +3,9 @@ import argparse
 import pytest
 import torch
 
+from models.training import train_model
 from scripts import cli
-from scripts.train import add_arguments, settings_from, train_model
+from scripts.train import add_arguments, settings_from
 
 
 def parse(argv):
