@@ -73,8 +73,10 @@ def main() -> None:
     print(f"  field Spearman (full only): {f.scalars['field_spearman']:.3f}")
     print(f"  exact field phase: cheap {c.timings['exact_field']:.1f} s, full {f.timings['exact_field']:.1f} s")
     ratio = min(times["cheap"]) / min(times["full"])
-    print(f"default analysis / with the field at every sample: {ratio:.2f}x  (goal ≤ 0.40: "
-          f"{'PASS' if ratio <= 0.4 else 'FAIL'}); cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"default analysis / with the field at every sample: {ratio:.2f}x  (goal ≤ 0.40: "
+        f"{'PASS' if ratio <= 0.4 else 'FAIL'}); cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         ck = train_model(
-            TrainSettings(out=tmp, model=f"resnet{a.depth}", data="mnist", data_dir=str(SHARED_MNIST), epochs=1,
-                          quiet=True)  # fmt: skip
+            TrainSettings(
+                out=tmp, model=f"resnet{a.depth}", data="mnist", data_dir=str(SHARED_MNIST), epochs=1, quiet=True
+            )  # fmt: skip
         )["checkpoint"]
         t_epoch = time.perf_counter() - t0
         model, _ = load_network(ck)

@@ -80,6 +80,7 @@ def main() -> None:
         hvp_s = (time.perf_counter() - t0) / prob.n_hvp
         print(f"\n{name}: P = {prob.num_params:,}, N = {len(data)}, one HVP ≈ {hvp_s * 1e3:.0f} ms")
         print(f"  reference λmax = {lmax_ref:.8g}, λmin = {lmin_ref:.8g}, trace = {tr_ref:.6g} ± {tr_ref_se:.2g}")
+
         def l1(d, ref=dens_ref, lo=lmin_ref, hi=lmax_ref):
             """L1 distance of the broadened densities (σ = 2 % of the spectrum's width) to the reference."""
             grid, sigma = np.linspace(lo - 0.05 * (hi - lo), hi * 1.05, 400), 0.02 * (hi - lo)

@@ -190,7 +190,12 @@ def test_first_conv_shortcut_and_channels_last_are_exact():
 
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3), nn.ReLU(), nn.Flatten(),
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3),
+        nn.ReLU(),
+        nn.Flatten(),
         nn.Linear(8 * 2 * 2, 10),
     ).eval()
     data = digits_subset(150, double=False)

@@ -129,4 +129,3 @@ def field_on_ranks(
         np.concatenate([p.gradients for p in parts]),
         np.concatenate([p.hessians for p in parts]),
     )
-

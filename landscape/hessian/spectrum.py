@@ -33,6 +33,8 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 GRAPH_BUDGET = 1 << 30  # bytes the reused gradient graph may hold (activations of the subset × a safety factor)
+
+
 class HessianProblem:
     """L(θ) = mean loss over ``data`` (batches weighted by size / N), model in eval mode; counts HVPs.
 

@@ -15,7 +15,6 @@ def surface_html(result, path: str | Path, title: str = "") -> Path:
     3-D surface, log10 loss as height and colour, with the sampled points and the trained point on it."""
     import plotly.graph_objects as go
 
-
     if result.surface is None:
         raise ValueError("no 2-D surface in this result (grid_points = 0 or k ≠ 2)")
     x, y, Z = surface_grid(result.surface)

@@ -411,38 +411,51 @@ def _quadric_size(rows, metric: str) -> float:
     return (float(np.median(vals)) if metric == "median_rel_error" else _max(np.array(vals))) if vals else np.nan
 
 
+def _net_share(metric: str) -> Callable[[list[dict]], float]:
+    """The mean of a 0/1 ``metric`` over every trained-net row (a share of slices × sample counts)."""
+    return lambda r: _mean(_pick(r, "net:", metric))
+
+
 # (target, goal, how it is read off the rows, "≥", "≤" or "info": reported without a goal)
 TARGETS: list[tuple[str, float, Callable[[list[dict]], float], str]] = [
-    ("trained-net slices: sign at θ*", 0.95, lambda r: _mean(_pick(r, "net:", "sign_agrees")), "≥"),
-    ("trained-net slices: within 1.5× of the exact value at θ*", 0.8, lambda r: _mean(_pick(r, "net:", "within_1.5")),
-     "≥"),  # fmt: skip
-    ("trained-net slices: within 1.5× of central differences at θ*", 0.8,
-     lambda r: _mean(_pick(r, "net:", "within_1.5_fd")), "≥"),  # fmt: skip
-    ("trained-net slices: |error| ≤ 2 SE at θ*", 0.9, lambda r: _mean(_pick(r, "net:", "covered_2se")), "≥"),
-    ("trained-net slices: |error| ≤ 2 SE against central differences", 0.9,
-     lambda r: _mean(_pick(r, "net:", "covered_2se_fd")), "≥"),  # fmt: skip
-    ("trained-net slices the estimator marks resolved: within 1.5× of central differences", 0.8,
-     lambda r: _mean(_pick(r, "net:", "resolved_within_1.5_fd")), "≥"),  # fmt: skip
-    ("trained-net slices: share the estimator marks resolved at θ*", 0.0,
-     lambda r: _mean(_pick(r, "net:", "resolved")), "info"),  # fmt: skip
+    ("trained-net slices: sign at θ*", 0.95, _net_share("sign_agrees"), "≥"),
+    ("trained-net slices: within 1.5× of the exact value at θ*", 0.8, _net_share("within_1.5"), "≥"),
+    ("trained-net slices: within 1.5× of central differences at θ*", 0.8, _net_share("within_1.5_fd"), "≥"),
+    ("trained-net slices: |error| ≤ 2 SE at θ*", 0.9, _net_share("covered_2se"), "≥"),
+    ("trained-net slices: |error| ≤ 2 SE against central differences", 0.9, _net_share("covered_2se_fd"), "≥"),
+    ("resolved net slices: within 1.5× of central differences", 0.8, _net_share("resolved_within_1.5_fd"), "≥"),
+    ("trained-net slices: share marked resolved at θ*", 0.0, _net_share("resolved"), "info"),
     ("trained-net slices: Spearman of dc vs exact across slices", 0.9, _net_spearman, "≥"),
-    ("trained-net slices: walk's reach within 1.5× of the exact reach", 0.8,
-     lambda r: _mean(_pick(r, "net:", "region_within_1.5")), "≥"),  # fmt: skip
-    ("trained-net slices: walk's reach within 1.5× of the smoothed curvature at its width", 0.8,
-     lambda r: _mean(_pick(r, "net:", "region_within_1.5_smoothed")), "≥"),  # fmt: skip
+    ("trained-net slices: walk's reach within 1.5× of the exact reach", 0.8, _net_share("region_within_1.5"), "≥"),
+    ("trained-net slices: walk's reach within 1.5× of smoothed", 0.8, _net_share("region_within_1.5_smoothed"), "≥"),
     ("trained-net slices: field Spearman, median (varying fields)", 0.9, _varying_spearman, "≥"),
-    ("trained-net slices: sign agreement with finite differences", 0.95,
-     lambda r: _mean(_pick(r, "net:", "sign_agrees_fd")), "≥"),  # fmt: skip
+    ("trained-net slices: sign agreement with finite differences", 0.95, _net_share("sign_agrees_fd"), "≥"),
     ("noisy and creased slices: error growth from smallest to largest n", 0.0, _rough_growth, "≤"),
-    ("quartic bowl k=2: worst relative error at θ* over n", 0.05,
-     lambda r: _max(_pick(r, "rough:quartic bowl", "abs_rel_error")), "≤"),  # fmt: skip
+    (
+        "quartic bowl k=2: worst relative error at θ* over n",
+        0.05,
+        lambda r: _max(_pick(r, "rough:quartic bowl", "abs_rel_error")),
+        "≤",
+    ),
     ("rough slices: sign right at every n", 1.0, lambda r: _min(_pick(r, "rough:", "sign_right")), "≥"),
-    ("quadric slices k=3..5: median relative error (exact by construction)", 0.1,
-     lambda r: _quadric_size(r, "median_rel_error"), "≤"),  # fmt: skip
-    ("quadric slices k=3..5: worst relative error (exact by construction)", 0.5,
-     lambda r: _quadric_size(r, "worst_rel_error"), "≤"),  # fmt: skip
-    ("quartic slices k=3..5 (outside that family): worst relative error", 0.5,
-     lambda r: _max(_pick(r, "quartic-size:", "abs_rel_error")), "≤"),  # fmt: skip
+    (
+        "quadric slices k=3..5: median relative error (exact by construction)",
+        0.1,
+        lambda r: _quadric_size(r, "median_rel_error"),
+        "≤",
+    ),
+    (
+        "quadric slices k=3..5: worst relative error (exact by construction)",
+        0.5,
+        lambda r: _quadric_size(r, "worst_rel_error"),
+        "≤",
+    ),
+    (
+        "quartic slices k=3..5 (outside that family): worst relative error",
+        0.5,
+        lambda r: _max(_pick(r, "quartic-size:", "abs_rel_error")),
+        "≤",
+    ),
     (
         "quadric slices k=2..5, every n and loss unit: worst sign",
         0.95,
@@ -468,10 +481,18 @@ TARGETS: list[tuple[str, float, Callable[[list[dict]], float], str]] = [
         lambda r: float(np.nanmax(_pick(r, "torus-noisy", "pearson"), initial=np.nan)),
         "≥",
     ),
-    ("ellipsoid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "ellipsoid", "pearson", "tangent-field")),
-     "≥"),  # fmt: skip
-    ("hyperboloid Pearson (tangent field)", 0.8, lambda r: _mean(_pick(r, "hyperboloid", "pearson", "tangent-field")),
-     "≥"),  # fmt: skip
+    (
+        "ellipsoid Pearson (tangent field)",
+        0.8,
+        lambda r: _mean(_pick(r, "ellipsoid", "pearson", "tangent-field")),
+        "≥",
+    ),
+    (
+        "hyperboloid Pearson (tangent field)",
+        0.8,
+        lambda r: _mean(_pick(r, "hyperboloid", "pearson", "tangent-field")),
+        "≥",
+    ),
 ]
 
 
