@@ -114,7 +114,7 @@ def as_eval_subset(data: object, n: int | None = DEFAULT_N_EVAL, source: str = "
         x, y = data
     elif hasattr(data, "__iter__") and not isinstance(data, (torch.Tensor, str, bytes)):
         xs, ys, have = [], [], 0
-        for batch in data:  # type: ignore[attr-defined]
+        for batch in data:
             x, y = _batch_xy(batch, source)
             xs.append(x)
             ys.append(y)

@@ -6,6 +6,8 @@ unsigned, in [0, 1], higher = more positive curvature, comparable only within on
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 from scipy.sparse.csgraph import dijkstra
 from sklearn.neighbors import NearestNeighbors
@@ -223,11 +225,11 @@ def loss_graph_comparison(
         raise PointCloudError("the loss-graph form needs X = (u, z): the flat copy u followed by one value column")
     if distance not in (None, "euclidean"):
         raise ValueError("the loss-graph form measures distances in its exact chart; leave distance unset")
-    own = {"bandwidth": bandwidth} if bandwidth is not None else {}
+    own: dict[str, Any] = {"bandwidth": bandwidth} if bandwidth is not None else {}
     return loss_graph_curvature(u, X[:, -1], q, k=k, t=t, patch=patch, alpha=alpha, **own).comparison
 
 
-FLATS = {"tangent": tangent_comparison, "cube": cube_comparison}
+FLATS: dict[str, Callable[..., np.ndarray]] = {"tangent": tangent_comparison, "cube": cube_comparison}
 
 
 def comparison(X: np.ndarray, flat: np.ndarray | str = "tangent", queries=None, chart: bool = True, **options):

@@ -59,9 +59,9 @@ def extremes_run(
     if n_top < 0 or n_bottom < 0 or n_top + n_bottom == 0:
         raise ValueError(f"ask for at least one eigenvalue (n_top = {n_top}, n_bottom = {n_bottom})")
     P = problem.num_params
-    want = {"max": (1, 0) if n_top else None, "top": (n_top, 0) if n_top > 1 else None}
-    want.update(min=(0, 1) if n_bottom else None, bottom=(0, n_bottom) if n_bottom > 1 else None)
-    want = {k: v for k, v in want.items() if v is not None}
+    asked = {"max": (1, 0) if n_top else None, "top": (n_top, 0) if n_top > 1 else None}
+    asked.update(min=(0, 1) if n_bottom else None, bottom=(0, n_bottom) if n_bottom > 1 else None)
+    want = {k: v for k, v in asked.items() if v is not None}
 
     def done(run: Lanczos) -> bool:
         theta, _, res = run.ritz()
@@ -161,7 +161,9 @@ def estimate_spectrum(
     n_run = run.steps
     ends = end_pairs(run, max(top_k, 1), 1)
     rng = np.random.default_rng([seed, 1])
-    nodes, weights, probes = [], [], []
+    nodes: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    probes: list[float] = []
     if density_starts:
         for j in range(density_starts):
             if j == 0:

@@ -88,11 +88,11 @@ def slice_field(
             for x, y in data.batches(batch_size):
                 loss = loss_fn(functional_call(model, {**params, **fixed}, (x,)), y) * (len(y) / n_total)
                 (g,) = torch.autograd.grad(loss, u, create_graph=True)
-                rows = [
+                raw = [
                     torch.autograd.grad(g[j], u, retain_graph=True, allow_unused=True)[0] if g.requires_grad else None
                     for j in range(k)
                 ]
-                rows = [torch.zeros_like(u) if r is None else r for r in rows]
+                rows = [torch.zeros_like(u) if r is None else r for r in raw]
                 loss_i += float(loss.detach())
                 g_i += g.detach().double().cpu()
                 H_i += torch.stack(rows).detach().double().cpu()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import numpy as np
 import torch
@@ -67,7 +67,7 @@ class HessianProblem:
         self.batch_size = batch_size or chunk_size(self.per_input)
         self.comm = comm or Comm()
         self.local = data.block(self.comm.rank, self.comm.world_size)
-        self.params = [p for _, p in trainable(model)]
+        self.params: list[torch.Tensor] = [p for _, p in trainable(model)]
         self.num_params = sum(p.numel() for p in self.params)
         self.n_hvp = 0
         self.progress: Any = None  # a tqdm bar to count products on (landscape.analysis sets one per phase)
@@ -129,16 +129,16 @@ class HessianProblem:
             graph = self._gradient_graph()
             with torch.enable_grad():
                 for i, gs in enumerate(graph):
-                    hv = torch.autograd.grad(gs, self.params, grad_outputs=vs, retain_graph=True, allow_unused=True)
-                    hv = [h if h is not None else torch.zeros_like(p) for h, p in zip(hv, self.params)]
+                    raw = torch.autograd.grad(gs, self.params, grad_outputs=vs, retain_graph=True, allow_unused=True)
+                    hv = [h if h is not None else torch.zeros_like(p) for h, p in zip(raw, self.params)]
                     out = hv if i == 0 else [o + h for o, h in zip(out, hv)]
             return flatten([o.detach() for o in out])
         with _eval_mode(self.model):
             for x, y in self.local.batches(self.batch_size):
                 gs = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
-                dot = sum((g * vi).sum() for g, vi in zip(gs, vs))
-                hv = torch.autograd.grad(dot, self.params, allow_unused=True)
-                out = [o + (h if h is not None else 0) for o, h in zip(out, hv)]
+                dot = cast(torch.Tensor, sum((g * vi).sum() for g, vi in zip(gs, vs)))
+                grads = torch.autograd.grad(dot, self.params, allow_unused=True)
+                out = [o + (h if h is not None else 0) for o, h in zip(out, grads)]
         return flatten([o.detach() for o in out])
 
     def hvp(self, v: torch.Tensor) -> torch.Tensor:
@@ -279,6 +279,8 @@ def power_iteration(
             lam = new
             break
         lam = new
+    if lam is None:
+        raise ValueError(f"power iteration needs max_iter ≥ 1, got {max_iter}")
     return float(lam) + shift, problem.n_hvp - start
 
 

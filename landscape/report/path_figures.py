@@ -55,8 +55,8 @@ def trajectory_figure(t: Trajectory, title: str = ""):
     labels: dict[tuple[float, float], list[str]] = {}  # checkpoints at one point share one label
     for name, (x, y) in zip(t.names, t.coords):
         labels.setdefault((round(float(x), 9), round(float(y), 9)), []).append(name)
-    for (x, y), group in labels.items():
-        ax.annotate(" = ".join(group), (x, y), fontsize=7, color="white", xytext=(4, 4), textcoords="offset points")
+    for (px, py), group in labels.items():
+        ax.annotate(" = ".join(group), (px, py), fontsize=7, color="white", xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel(f"PC1 ({t.explained[0]:.1%} of the path's variance; parameter-space distance)", fontsize=8)
     ax.set_ylabel(f"PC2 ({t.explained[1]:.1%}; parameter-space distance)", fontsize=8)
     ax.set_aspect("equal")

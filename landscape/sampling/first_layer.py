@@ -9,6 +9,8 @@ Used by the in-place strategy when the terms fit in memory.
 
 from __future__ import annotations
 
+from typing import Callable, cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -41,7 +43,8 @@ def _apply(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.
         return F.linear(x, weight, bias)
     if layer.padding_mode != "zeros":
         raise TypeError("padding modes other than zeros are not supported")
-    conv = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}[type(layer)]
+    convs: dict[type, Callable[..., torch.Tensor]] = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+    conv = convs[type(layer)]
     return conv(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
 
 
@@ -63,7 +66,8 @@ class FirstLayerCache:
         for _, p in trainable(model):
             offsets[id(p)] = (i, p)
             i += p.numel()
-        weight, bias = layer.weight, layer.bias
+        weight = cast(torch.Tensor, layer.weight)
+        bias = cast("torch.Tensor | None", layer.bias)
         inputs: list[torch.Tensor] = []
         grab = layer.register_forward_pre_hook(lambda _m, inp: inputs.append(inp[0].detach()))
         try:

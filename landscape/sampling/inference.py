@@ -133,8 +133,8 @@ _MAX_POOL_SIGNATURE = inspect.signature(
 
 def _plain_max_pool(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[int, int] | None:
     """The kernel of a non-overlapping, unpadded 2-D max pooling node (nn.MaxPool2d or F.max_pool2d), else None."""
-    if node.op == "call_module" and type(modules.get(node.target)) is nn.MaxPool2d:
-        m = modules[node.target]
+    if node.op == "call_module" and type(modules.get(str(node.target))) is nn.MaxPool2d:
+        m = modules[str(node.target)]
         opts = {"kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding, "dilation": m.dilation,
                 "ceil_mode": m.ceil_mode, "return_indices": m.return_indices}  # fmt: skip
     elif node.op == "call_function" and node.target is F.max_pool2d:
@@ -161,7 +161,7 @@ def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
         return node.target in _RELU_FUNCTIONS
     if node.op == "call_method":
         return node.target in ("relu", "relu_")
-    return node.op == "call_module" and type(modules.get(node.target)) is nn.ReLU
+    return node.op == "call_module" and type(modules.get(str(node.target))) is nn.ReLU
 
 
 def _is_add(node: fx.Node) -> bool:
@@ -208,7 +208,8 @@ class InferenceGraph:
             conv = modules[node.target]
             if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
                 continue
-            spec, chain, other = FusedConv(conv), [node], None
+            chain: list[fx.Node] = [node]
+            spec, other = FusedConv(conv), None
             nxt = _only_user(chain[-1])
             if nxt is not None and nxt.op == "call_module" and type(modules.get(nxt.target)) is nn.BatchNorm2d:
                 bn = modules[nxt.target]
@@ -219,12 +220,13 @@ class InferenceGraph:
             if nxt is not None and _is_add(nxt):
                 a, b = nxt.args
                 cand = b if a is chain[-1] else a
+                shape = _shape(cand) if isinstance(cand, fx.Node) else None
                 if (
                     isinstance(cand, fx.Node)
                     and cand is not chain[-1]
                     and (a is chain[-1] or b is chain[-1])
-                    and _shape(cand) is not None
-                    and _shape(cand) == _shape(chain[-1])
+                    and shape is not None
+                    and shape == _shape(chain[-1])
                 ):
                     spec.residual, other = True, cand
                     chain.append(nxt)
