@@ -16,13 +16,17 @@ goes on.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 
 from landscape.analysis import (
@@ -34,7 +38,7 @@ from landscape.analysis import (
     analyze_model,
     seeded,
 )
-from landscape.distributed import RankFailure, current_comm
+from landscape.distributed import current_comm
 from landscape.evaluation import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
 from landscape.files import atomic_write_csv
 from landscape.losses import cross_entropy
@@ -156,10 +160,13 @@ class LandscapeCallback(pl.Callback):
         return inner if isinstance(inner, torch.nn.Module) else pl_module
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
-        """One analysis; a failure is reported and logged (``landscape/failed``), and training goes on."""
+        """One analysis; a failure (any exception, the user's loss or data included) is reported and logged
+        (``landscape/failed``), and training goes on. SIGTERM during it stops the run as it does during training
+        (``SIGTERMException``, exit 143 from ``landscape train``); Ctrl-C is a ``KeyboardInterrupt`` as anywhere."""
         try:
-            self._analyse(trainer, pl_module, epoch)
-        except (RankFailure, ValueError, RuntimeError, ArithmeticError, OSError) as exc:
+            with _sigterm_stops_analysis():
+                self._analyse(trainer, pl_module, epoch)
+        except Exception as exc:  # RankFailure on every rank when one rank failed (DDP); never BaseException
             self.failed_epochs.append(epoch)
             if trainer.is_global_zero:
                 print(
@@ -199,3 +206,25 @@ class LandscapeCallback(pl.Callback):
 
         write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis
         atomic_write_csv(root.parent / "history.csv", sorted(history, key=lambda r: r["epoch"]), HISTORY_COLUMNS)
+
+
+@contextmanager
+def _sigterm_stops_analysis() -> Iterator[None]:
+    """While an analysis runs, SIGTERM raises ``SIGTERMException`` at once (after the handler it replaces, e.g.
+    Lightning's, has seen it): Lightning only checks for SIGTERM between training batches, so a signal during the
+    end-of-fit analysis would otherwise be ignored. Signal handlers live on the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        raise SIGTERMException()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

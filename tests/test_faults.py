@@ -239,6 +239,52 @@ def test_callback_survives_nan_weights_and_uses_dict_batches(tmp_path, capsys):
     assert len(cb._subset) == 100  # n_eval applies to a DataLoader of dict batches
 
 
+@pytest.mark.parametrize("error", [TypeError, KeyError, IndexError, AttributeError])
+def test_a_loss_that_raises_anything_fails_the_analysis_not_the_training(tmp_path, capsys, error):
+    """The user's loss raising inside an analysis (any Exception, not only the numeric ones) is one failed analysis:
+    reported, logged, and both epochs still train."""
+
+    def broken(logits, y):
+        raise error("the user's loss is broken")
+
+    cb = LandscapeCallback(FAST, every_n_epochs=1, n_eval=100, model_attr="net", figures=False, loss_fn=broken)
+    trainer, _ = fit(tmp_path, cb, epochs=2, name=f"loss-{error.__name__}")
+    assert trainer.current_epoch == 2 and cb.failed_epochs == [0, 1] and cb.done_epochs == []
+    err = capsys.readouterr().err
+    assert err.count("analysis failed, training goes on") == 2 and "the user's loss is broken" in err
+
+
+def test_sigterm_during_the_end_of_fit_analysis_stops_the_run(tmp_path):
+    """SIGTERM while the end-of-training analysis runs (Lightning checks for it only between batches) stops it at
+    once with Lightning's SIGTERMException, after the handler in place has seen it, and leaves no results.json for
+    the interrupted analysis. (Before, the analysis ran on and the fit ended normally.)"""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    calls = []
+
+    def loss_then_sigterm(logits, y):
+        calls.append(1)
+        if len(calls) == 5:  # inside the analysis: a few evaluations in
+            os.kill(os.getpid(), signal.SIGTERM)
+        return torch.nn.functional.cross_entropy(logits, y)
+
+    cb = LandscapeCallback(
+        FAST, at_epochs=(), at_fit_end=True, n_eval=100, model_attr="net", figures=False, loss_fn=loss_then_sigterm
+    )
+    seen = []
+    user = lambda *_: seen.append("user's handler")  # a training script's own handler
+    before = signal.signal(signal.SIGTERM, user)
+    try:
+        with pytest.raises(SIGTERMException):
+            fit(tmp_path, cb, epochs=1, name="sigterm")
+        assert signal.getsignal(signal.SIGTERM) is user  # the analysis's handler is gone again
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert seen == ["user's handler"]  # the handler it replaced still saw the signal
+    assert cb.done_epochs == [] and cb.failed_epochs == []
+    assert not list(tmp_path.rglob("results.json"))
+
+
 def test_two_callbacks_keep_separate_state():
     a = LandscapeCallback(FAST, every_n_epochs=1)
     b = LandscapeCallback(FAST, every_n_epochs=2)
