@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .curvature.diffusion import laziness
-from .curvature.loss_graph import min_samples
+from .curvature.loss_graph import MAX_WALK_STEPS, min_samples
 from .curvature.slice_curvature import SliceCurvature, compare_slice, diffusion_estimate
 from .curvature.slice_geometry import field_curvature, graph_curvature
 from .distributed import Comm
@@ -164,8 +164,8 @@ class AnalysisOptions:
             bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
         if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 1024):
             bad(f"threads must be None (auto) or 1..1024, got {self.threads}")
-        if self.dc_t is not None and self.dc_t < 1:
-            bad(f"dc_t must be ≥ 1 walk steps, got {self.dc_t}")
+        if self.dc_t is not None and not 1 <= self.dc_t <= MAX_WALK_STEPS:
+            bad(f"dc_t must be 1..{MAX_WALK_STEPS} walk steps (or auto), got {self.dc_t}")
 
     def coordinates(self) -> np.ndarray:
         """The sample coordinates of :attr:`scheme` (row 0 = the centre)."""

@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     from landscape.report.path_figures import interpolation_figure
     from landscape.report.plots import save
     from landscape.report.writing import clear_stale
-    from landscape.sampling.paths import interpolate
+    from landscape.sampling.paths import MAX_LINE_POINTS, interpolate
     from models.registry import describe
 
-    if args.points < 2 or args.extend > 10:
-        fail(f"need --points ≥ 2 and --extend ≤ 10, got {args.points} and {args.extend}")
+    if not 2 <= args.points <= MAX_LINE_POINTS or args.extend > 10:
+        fail(f"need 2 ≤ --points ≤ {MAX_LINE_POINTS} and --extend ≤ 10, got {args.points} and {args.extend}")
     out = output_folder(args.out)
     clear_stale([out / f for f in ("interpolation.csv", "interpolation.json", "interpolation.png")])
     (net_a, net_b), cfg, data = load_checkpoints(args, [args.checkpoint_a, args.checkpoint_b])

@@ -57,6 +57,9 @@ def test_analyze_over_epoch_checkpoints_draws_history(tmp_path):
     # the path commands on the same run (README "landscape interpolate and landscape trajectory")
     data = ["--n-eval", "100", "--data", "digits"]
     assert cli.main(["interpolate", cks[1], cks[0], "--out", str(tmp_path / "line"), "--points", "5", *data]) == 0
+    with pytest.raises(SystemExit) as exc:  # a bound on every count, checked before any checkpoint is read
+        cli.main(["interpolate", cks[1], cks[0], "--out", str(tmp_path / "huge"), "--points", "1000000000", *data])
+    assert exc.value.code == 2
     line = list(csv.DictReader(open(tmp_path / "line" / "interpolation.csv")))
     assert len(line) == 5 and (tmp_path / "line" / "interpolation.png").is_file()
     assert cli.main(["trajectory", *cks, "--out", str(tmp_path / "pca"), "--grid", "5", *data]) == 0

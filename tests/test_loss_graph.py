@@ -178,6 +178,8 @@ def test_plane_reads_zero_and_bad_input():
     with pytest.raises(ValueError, match="k ≥ 2"):  # k = 0 is refused, not replaced by the default
         comparison(np.column_stack([u, tilt]), u, [0], k=0)
     assert min_samples(2) == 20 and min_samples(5) == 64
+    with pytest.raises(ValueError, match="t ≤ 1000"):  # every count has a bound
+        loss_graph_curvature(u, tilt, [0], t=1001)
 
 
 def test_reach_average_is_the_walk_weighted_field():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from landscape.analysis import AnalysisOptions, analyze_model
-from landscape.curvature.slice_curvature import REACH_POINTS, compare_slice, diffusion_estimate
+from landscape.curvature.slice_curvature import REACH_POINTS, SliceCurvature, compare_slice, diffusion_estimate
 from landscape.curvature.slice_geometry import field_curvature, graph_curvature
 from landscape.hessian.slice_field import SliceField, slice_field
 from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
@@ -136,6 +136,15 @@ def test_a_quadratic_slice_is_resolved_with_no_support_term():
     assert mild.resolved and abs(mild.scalar - 2.0) <= 2 * mild.se
 
 
+def test_a_verdict_without_both_values_is_nan_not_a_disagreement():
+    """A non-finite loss at θ* gives no diffusion value: the verdicts are NaN, not 0 ('the signs disagree')."""
+    nan = float("nan")
+    s = SliceCurvature(nan, nan, nan, nan, nan).scalars()
+    assert np.isnan(s["dc_sign_agrees"]) and np.isnan(s["dc_within_2se"]) and np.isnan(s["dc_resolved"])
+    s = SliceCurvature(1.0, 0.1, 2.0, 0.1, nan).scalars()  # no exact value (--no-hessian-like): no verdict either
+    assert np.isnan(s["dc_sign_agrees"]) and s["dc_resolved"] == 1.0
+
+
 def test_truth_rows_are_the_reach_draws_or_every_sample():
     u = ball(999, 2, 1.0, seed=0)
     f = 0.5 * (u**2).sum(1)
@@ -207,6 +216,7 @@ def test_three_directions_and_other_schemes(mlp, scheme):
         (dict(tol=2.0), "tolerance"),
         (dict(jackknife=1), "jackknife"),
         (dict(dc_t=0), "dc_t"),
+        (dict(dc_t=10**9), "dc_t must be 1..1000"),  # a bound on every count: 10⁹ steps used to run for ever
     ],
 )
 def test_options_are_checked_when_built(change, message):

@@ -59,6 +59,7 @@ def min_samples(k: int) -> int:
 
 
 PATCH_SHARE = 0.64  # a query's patch: the ball around it holding this share of the sampled ball's volume (fixed in u)
+MAX_WALK_STEPS = 1000  # a longer walk has mixed over its patch long before: it reads nothing more, only costs
 MAX_PATCH = 3000  # at most this many samples per patch (beyond it the patch is the 3,000 nearest)
 SHIFT_CAP = 0.5  # the polynomial's reach-to-point shift is capped at this fraction of the walk's reading
 MIN_PATCH_PER_DIM = 50  # at least 50·2^k samples per patch (200 for k = 2), or all: sparse slices set it by count
@@ -252,8 +253,15 @@ def loss_graph_curvature(
         raise PointCloudError("a 1-direction slice is a curve: it has no intrinsic curvature; use k ≥ 2 directions")
     if n < min_samples(d):
         raise PointCloudError(f"{n} samples are too few for a {d}-direction slice; need at least {min_samples(d)}")
-    if (t is not None and t < 1) or (k is not None and k < 2) or not bandwidth > 0 or not relief > 0:
-        raise ValueError(f"need t ≥ 1, k ≥ 2, bandwidth > 0, relief > 0; got t={t}, k={k}, {bandwidth}, {relief}")
+    if (
+        (t is not None and not 1 <= t <= MAX_WALK_STEPS)
+        or (k is not None and k < 2)
+        or not bandwidth > 0
+        or not relief > 0
+    ):
+        raise ValueError(
+            f"need 1 ≤ t ≤ {MAX_WALK_STEPS}, k ≥ 2, bandwidth > 0, relief > 0; got t={t}, k={k}, {bandwidth}, {relief}"
+        )
     if not 0 < share <= 1:
         raise ValueError(f"the patch's share of the sampled ball must lie in (0, 1], got {share}")
     q = np.arange(n) if queries is None else np.atleast_1d(np.asarray(queries, dtype=np.int64))

@@ -142,6 +142,11 @@ class SliceCurvature:
     exact_field: np.ndarray | None = None  # per finite sample, R(s)/s² (NaN where not computed)
 
     @property
+    def _both_finite(self) -> bool:
+        """A verdict needs both values: with either NaN (a non-finite loss at θ*, no exact value) it is NaN too."""
+        return bool(np.isfinite(self.dc_scalar) and np.isfinite(self.exact_scalar))
+
+    @property
     def agrees(self) -> bool:
         return bool(np.sign(self.dc_scalar) == np.sign(self.exact_scalar))
 
@@ -165,10 +170,10 @@ class SliceCurvature:
             "dc_region": self.dc_region,
             "analytic_region": self.exact_region,
             "analytic_region_se": self.exact_region_se,
-            "dc_sign_agrees": float(self.agrees),
+            "dc_sign_agrees": float(self.agrees) if self._both_finite else float("nan"),
             "dc_ratio": self.ratio,
-            "dc_within_2se": float(self.covered),
-            "dc_resolved": float(self.resolved),
+            "dc_within_2se": float(self.covered) if self._both_finite else float("nan"),
+            "dc_resolved": float(self.resolved) if np.isfinite(self.dc_scalar) else float("nan"),
             "dc_support": self.dc_support,
             "field_spearman": self.field_spearman,
             "dc_fit_residual": self.fit_residual,

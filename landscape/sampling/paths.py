@@ -24,6 +24,8 @@ from .directions import Directions
 from .sample import LandscapeSample
 from .sampler import evaluate, sample_landscape
 
+MAX_LINE_POINTS = 10_000  # points on an interpolation line: each is a full evaluation of the subset
+
 
 def _check_same_architecture(a: nn.Module, b: nn.Module) -> None:
     sa, sb = a.state_dict(), b.state_dict()
@@ -84,8 +86,8 @@ def interpolate(
     in [0, 1] (exact endpoints: 1·θ + 0·θ' is θ bitwise), plus points beyond both ends out to ``extend``. Integer
     buffers (BatchNorm's batch counter) are taken from A. Neither model is changed."""
     _check_same_architecture(model_a, model_b)
-    if n_points < 2 or not (0 <= extend <= 10):
-        raise ValueError(f"need n_points ≥ 2 and 0 ≤ extend ≤ 10, got {n_points} and {extend}")
+    if not 2 <= n_points <= MAX_LINE_POINTS or not (0 <= extend <= 10):
+        raise ValueError(f"need 2 ≤ n_points ≤ {MAX_LINE_POINTS} and 0 ≤ extend ≤ 10, got {n_points} and {extend}")
     inner = np.linspace(0.0, 1.0, n_points)
     step = inner[1] - inner[0]
     outer = np.arange(step, extend + 1e-12, step) if extend else np.array([])
