@@ -68,9 +68,10 @@ def optimisation_settings(s: TrainSettings) -> dict:
     return base
 
 
-def _resume_point(s: TrainSettings, cfg: dict) -> Path | None:
+def _resume_point(s: TrainSettings, cfg: dict, opt: dict) -> Path | None:
     """The checkpoint to continue from, or None for a fresh run; ``ValueError`` when the folder and the request
-    disagree (an earlier run without --resume, --resume with nothing to resume, another architecture)."""
+    disagree (an earlier run without --resume, --resume with nothing to resume, another architecture, no epochs
+    left to train, or optimisation settings or a seed that the resumed run would not use)."""
     from models.checkpoints import CheckpointError, load_network
 
     last = Path(s.out) / "checkpoints" / "last.ckpt"
@@ -91,7 +92,36 @@ def _resume_point(s: TrainSettings, cfg: dict) -> Path | None:
         raise ValueError(f"--resume: {exc}") from exc
     if saved != cfg:
         raise ValueError(f"--resume: {last} is a {saved}, not the requested {cfg}; pass the same model options")
+    _check_resumable(s, last, opt)
     return last
+
+
+RESUMED_SETTINGS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule")
+
+
+def _check_resumable(s: TrainSettings, last: Path, opt: dict) -> None:
+    """--resume continues the saved run: the optimiser (its state is in the checkpoint), the RNG streams (restored
+    from it) and its settings. A request that would be recorded without effect is refused with one line."""
+    import json
+
+    import torch
+
+    ck = torch.load(last, map_location="cpu", weights_only=True)
+    done = int(ck.get("epoch", -1)) + 1
+    if s.epochs <= done:
+        raise ValueError(f"--resume: {last} has finished {done} epochs; ask for more with --epochs (> {done})")
+    hp = ck.get("hyper_parameters", {})
+    changed = [f"{k} {hp[k]!r} → {opt[k]!r}" for k in RESUMED_SETTINGS if k in hp and hp[k] != opt[k]]
+    summary = last.parent.parent / "train_summary.json"
+    if summary.is_file():
+        seed = json.loads(summary.read_text()).get("seed")
+        if seed is not None and seed != s.seed:
+            changed.append(f"seed {seed} → {s.seed}")
+    if changed:
+        raise ValueError(
+            f"--resume: the run in {last.parent.parent} was trained with other settings ({'; '.join(changed)}); a "
+            "resumed run keeps its optimiser, schedule and RNG streams: repeat the original settings, or train anew"
+        )
 
 
 RUN_FILES = ("checkpoints", "landscape", "metrics.csv", "hparams.yaml", "train_summary.json")
@@ -136,8 +166,8 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     dm.setup()
     cfg = model_config(s.model, dm.input_shape, dm.num_classes, **s.model_options)
     check_size(cfg)
-    resume = _resume_point(s, cfg)
     opt = optimisation_settings(s)
+    resume = _resume_point(s, cfg, opt)
     module = Classifier(cfg, epochs=s.epochs, **opt)
     last = LastCheckpoint(out / "checkpoints")
     kept = (

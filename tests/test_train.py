@@ -102,6 +102,18 @@ def test_existing_run_needs_resume_and_resume_continues(tmp_path, capsys):
     with open(out / "metrics.csv") as fh:
         epochs = {int(r["epoch"]) for r in csv.DictReader(fh)}
     assert epochs == {0, 1, 2}
+    # a resume that would do nothing, or record settings it does not use, is refused with one line (issue 26)
+    for extra, message in (
+        (["--epochs", "3"], "has finished 3 epochs"),
+        (["--epochs", "2"], "has finished 3 epochs"),
+        (["--epochs", "4", "--lr", "0.5"], "lr 0.001 → 0.5"),
+        (["--epochs", "4", "--optimizer", "sgd"], "optimizer 'adam' → 'sgd'"),
+        (["--epochs", "4", "--seed", "7"], "seed 0 → 7"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["train", *argv, "--resume", *extra])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2  # untouched
     whole = train(parse(["--model", "mlp", "--widths", "8", "--out", str(tmp_path / "w"), "--quiet", "--epochs", "3"]))
     a, b = state(out / "checkpoints" / "last.ckpt"), state(whole["checkpoint"])
     assert all(torch.equal(a[k], b[k]) for k in a)  # same ops, same shapes, same RNG draws: bitwise
