@@ -124,19 +124,35 @@ def _check_resumable(s: TrainSettings, last: Path, opt: dict) -> None:
         )
 
 
-RUN_FILES = ("checkpoints", "landscape", "metrics.csv", "hparams.yaml", "train_summary.json")
+RUN_FILES = ("metrics.csv", "hparams.yaml", "train_summary.json")  # a run's own files at the top of --out
+RUN_FOLDERS = {  # folders a run writes into, and the names inside them that are its own
+    "checkpoints": ("last.ckpt", "epoch=*.ckpt", ".*.ckpt.partial"),
+    "landscape": ("epoch=*", "history.csv", "history.png"),
+}
 
 
 def _remove_run(out: Path) -> None:
-    """Delete what an earlier run wrote into ``out`` (the names in :data:`RUN_FILES`), nothing else."""
+    """Delete what an earlier run wrote into ``out``: the files in :data:`RUN_FILES` and, inside the folders of
+    :data:`RUN_FOLDERS`, only the names a run writes (a folder left empty goes too). Anything else (another tool's
+    ``checkpoints/important.pt``, a note in ``landscape/``) stays."""
     import shutil
 
     for name in RUN_FILES:
         path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
+        if path.is_file() or path.is_symlink():
             path.unlink()
+    for folder, patterns in RUN_FOLDERS.items():
+        base = out / folder
+        if not base.is_dir() or base.is_symlink():
+            continue
+        for pattern in patterns:
+            for path in base.glob(pattern):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        if not any(base.iterdir()):
+            base.rmdir()
 
 
 def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:

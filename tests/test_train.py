@@ -120,7 +120,11 @@ def test_existing_run_needs_resume_and_resume_continues(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--out", str(tmp_path / "none"), "--resume", "--quiet"])
     assert "does not exist" in capsys.readouterr().err
+    (out / "checkpoints" / "important.pt").write_bytes(b"another tool's file")  # not the run's: --overwrite keeps it
+    (out / "notes.txt").write_text("mine")
     assert cli.main(["train", *argv, "--epochs", "1", "--overwrite"]) == 0  # replaces the run, keeps nothing of it
+    assert (out / "checkpoints" / "important.pt").read_bytes() == b"another tool's file"
+    assert (out / "notes.txt").read_text() == "mine"
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
     with open(out / "metrics.csv") as fh:
         assert {int(r["epoch"]) for r in csv.DictReader(fh)} == {0}
