@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 
+from .common import release_output_locks
+
 SUBCOMMANDS = {
     "train": "scripts.train",
     "validate": "scripts.validate",
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 143 if sigterm else 130
     finally:
+        release_output_locks()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
 

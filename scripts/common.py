@@ -44,7 +44,69 @@ def output_folder(text: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"--out {text}: cannot create the folder ({exc.strerror}); choose another --out")
+    _lock(path, text)
     return path
+
+
+LOCK_NAME = ".landscape.lock"  # in every --out while a command writes there: one writer per folder
+_HELD: dict[Path, int] = {}  # this process's locks (a command may ask for its folder more than once)
+
+
+def _lock(path: Path, text: str) -> None:
+    """Hold an exclusive lock on ``path/.landscape.lock`` until :func:`release_output_locks`, which removes the file
+    (a killed run leaves it unlocked: the kernel drops an flock with its process, so no stale lock remains). A second
+    command into the same --out while this one runs gets one error line instead of mixing its files with ours. Only
+    the launching process locks: the ranks a distributed launcher starts (RANK/LOCAL_RANK > 0) write through rank
+    zero."""
+    if os.environ.get("RANK", "0") != "0" or os.environ.get("LOCAL_RANK", "0") != "0":
+        return
+    key = path.resolve()
+    if key in _HELD:
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks, one writer is then the user's to keep
+        return
+    lock = key / LOCK_NAME
+    for _ in range(5):  # a holder may remove the file between our open and our lock: then lock the new one
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            fail(f"--out {text}: cannot create its lock file ({exc.strerror}); choose another --out")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            fail(
+                f"--out {text} is being written by another landscape run; wait for it to finish or choose another --out"
+            )
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            _HELD[key] = fd
+            return
+        os.close(fd)
+    fail(f"--out {text}: its lock file keeps changing under another landscape run; choose another --out")
+
+
+def release_output_locks() -> None:
+    """Release every --out lock this process holds (the command has finished) and remove the lock files."""
+    if not _HELD:
+        return
+    import fcntl
+
+    while _HELD:
+        key, fd = _HELD.popitem()
+        try:
+            (key / LOCK_NAME).unlink()  # while still holding it: a waiting opener then sees another inode, retries
+        except OSError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def threads_value(text: str) -> int | None:

@@ -289,3 +289,30 @@ def test_two_callbacks_keep_separate_state():
     a = LandscapeCallback(FAST, every_n_epochs=1)
     b = LandscapeCallback(FAST, every_n_epochs=2)
     assert a.state_key != b.state_key
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys):
+    """One writer per --out (issue 26): while another process holds the folder (a run in progress), a command into
+    it exits 2 with one line and writes nothing; once that process is gone (killed, not cleaned up: the kernel
+    drops its lock) the folder is usable again."""
+    out = tmp_path / "shared-out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from scripts.common import output_folder; output_folder(sys.argv[1]);"
+         " print('locked', flush=True); time.sleep(60)", str(out)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = ["interpolate", str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt"), "--out", str(out)]
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is being written by another landscape run" in err[0]
+        assert sorted(p.name for p in out.iterdir()) == [".landscape.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(SystemExit):  # the lock went with its process: now the missing checkpoints are the problem
+        cli.main(argv)
+    assert "no such checkpoint" in capsys.readouterr().err
