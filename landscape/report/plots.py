@@ -83,12 +83,18 @@ def agreement_axes(ax, values: np.ndarray) -> None:
 
 def slice_agreement(scatter: dict, path: str | Path) -> None:
     """Diffusion estimate vs exact scalar curvature at the centre of every validated net slice (all sample counts),
-    one colour per net, on symmetric-log axes with the line of agreement."""
+    one colour per net, filled where the estimator marks its reading resolved and hollow where not, on
+    symmetric-log axes with the line of agreement."""
     exact, dc, nets = (np.asarray(scatter[key]) for key in ("exact", "dc", "net"))
+    resolved = np.asarray(scatter.get("resolved", np.ones(len(exact), dtype=bool)), dtype=bool)
     fig, ax = plt.subplots(figsize=(6.4, 5.4))
-    for name in dict.fromkeys(nets):
-        sel = nets == name
-        ax.scatter(exact[sel], dc[sel], s=14, alpha=0.7, label=name)
+    for i, name in enumerate(dict.fromkeys(nets)):
+        colour = f"C{i}"
+        for res, face, tag in ((True, colour, "resolved"), (False, "none", "unresolved")):
+            sel = (nets == name) & (resolved == res)
+            if sel.any():
+                ax.scatter(exact[sel], dc[sel], s=16, alpha=0.8, facecolors=face, edgecolors=colour,
+                           label=f"{name} ({tag})")  # fmt: skip
     agreement_axes(ax, np.r_[exact, dc])
     ax.set_xlabel("exact scalar curvature R(s)/s² at the trained point", fontsize=8)
     ax.set_ylabel("diffusion estimate R̂(s)/s²", fontsize=8)

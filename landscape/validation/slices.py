@@ -131,7 +131,7 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
     """At every sample count: the estimate at θ* against the exact value there (sign, size within 1.5×, |error|
     ≤ 2 SE), the walk's regional reading against the exact field over the same reach, and the field Spearman at
     each net's ``field_n``; returns the scatter data for the figure."""
-    scatter: dict[str, list] = {"exact": [], "dc": [], "net": []}
+    scatter: dict[str, list] = {"exact": [], "dc": [], "net": [], "resolved": []}
     for c in cases:
         bench = f"net:{c.net}:{c.directions}:r{c.radius:g}"
         for n in ns[c.net]:
@@ -167,6 +167,7 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
             scatter["exact"].append(sc.exact_scalar)
             scatter["dc"].append(sc.dc_scalar)
             scatter["net"].append(c.net)
+            scatter["resolved"].append(sc.resolved)
             line = (
                 f"{bench:<40} n={n:<5} θ*: dc {sc.dc_scalar:+9.3g} ± {sc.dc_scalar_se:<8.2g} exact "
                 f"{sc.exact_scalar:+9.3g} ({sc.ratio:5.2f}×)  reach: dc {sc.dc_region:+9.3g} exact "
