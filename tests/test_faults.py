@@ -69,6 +69,12 @@ def test_rerun_replaces_stale_outputs(tmp_path, ckpt):
     assert cli.main(["analyze", str(ckpt), "--out", str(out), *QUICK]) == 2
     assert (out / "last" / "notes.txt").read_text() == "mine"
     assert not (out / "summary.csv").exists()  # the earlier run's summary does not stand beside the new folders
+    # a user's folder of figures whose name matches a checkpoint's (no results.json: not an analysis) is refused too
+    mine = tmp_path / "mine"
+    (mine / "last").mkdir(parents=True)
+    (mine / "last" / "figure.png").write_bytes(b"the user's own figure")
+    assert cli.main(["analyze", str(ckpt), "--out", str(mine), *QUICK]) == 2
+    assert (mine / "last" / "figure.png").read_bytes() == b"the user's own figure"
 
 
 def test_result_names_are_distinct():

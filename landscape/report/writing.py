@@ -21,9 +21,14 @@ _OURS = {".png", ".npz", ".json", ".csv", ".html"}
 
 
 def _replaceable(folder: Path) -> bool:
-    """An earlier analysis folder (complete or not) that may be replaced: empty, or holding only the kinds of file
-    an analysis writes (a user's note or subfolder in it makes the write fail instead)."""
-    return all(p.is_file() and p.suffix in _OURS for p in folder.iterdir())
+    """An earlier analysis folder that may be replaced: empty, or an analysis's own (its ``results.json`` is there:
+    a folder is moved into place whole, results.json included) holding only the kinds of file an analysis writes.
+    A folder of the user's (figures of their own with no results.json, a note, a subfolder) makes the write fail
+    instead: a name that happens to match a checkpoint's never costs the user their files."""
+    entries = list(folder.iterdir())
+    if not entries:
+        return True
+    return (folder / RESULT_MARK).is_file() and all(p.is_file() and p.suffix in _OURS for p in entries)
 
 
 def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bool = True, html: bool = False) -> Path:
