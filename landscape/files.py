@@ -35,7 +35,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
+    """``obj`` as strict JSON: NaN and ±infinity (a non-finite loss, a verdict without a value) become ``null``,
+    which every JSON reader accepts, instead of the bare ``NaN`` tokens Python writes by default."""
+    text = json.dumps(_strict(obj), indent=2, default=_jsonable, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _strict(o: Any) -> Any:
+    """``o`` with every non-finite float (Python or numpy, in dicts, lists, tuples and arrays) replaced by None."""
+    if isinstance(o, dict):
+        return {k: _strict(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_strict(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _strict(o.tolist())
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
 
 
 def _jsonable(o: Any) -> Any:

@@ -322,3 +322,23 @@ def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):  # the lock went with its process: now the missing checkpoints are the problem
         cli.main(argv)
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_json_files_are_strict_json_with_null_for_non_finite_values(tmp_path):
+    """results.json and every other JSON file the toolkit writes parse as strict JSON: NaN and ±inf (a non-finite
+    loss, a verdict without a value) are null, not Python's bare NaN tokens that other readers reject."""
+    import json
+
+    from landscape.files import atomic_write_json
+
+    nan, inf = float("nan"), float("inf")
+    atomic_write_json(
+        tmp_path / "r.json",
+        {"a": nan, "b": [1.5, inf, -inf], "c": np.array([nan, 2.0]), "d": np.float32("nan"), "e": (np.float64(3),)},
+    )
+
+    def refuse(token):
+        raise ValueError(f"non-strict JSON token {token}")
+
+    got = json.loads((tmp_path / "r.json").read_text(), parse_constant=refuse)
+    assert got == {"a": None, "b": [1.5, None, None], "c": [None, 2.0], "d": None, "e": [3.0]}
