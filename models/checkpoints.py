@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .registry import build_model, describe
+from .registry import build_model, check_size, describe
 
 
 class CheckpointError(RuntimeError):
@@ -44,6 +44,7 @@ def load_network(path: str | Path, fallback_cfg: dict[str, Any] | None = None) -
         if not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CheckpointError(f"{path}: not a state_dict of tensors; save model.state_dict()")
     try:
+        check_size(cfg)  # counted on meta tensors: an absurd architecture is refused before it is allocated
         net = build_model(cfg)
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: bad model config {cfg} ({exc}); pass --model") from exc

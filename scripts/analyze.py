@@ -83,6 +83,9 @@ def load_eval_data(args: argparse.Namespace):
     return splits, splits.eval_subset(args.n_eval)
 
 
+RESERVED = ("summary.csv", "dc_vs_analytic.png", "history.csv", "history.png", ".landscape.lock")
+
+
 def result_names(checkpoints: list[str]) -> list[str]:
     """One distinct folder name per checkpoint: the file's stem when the stems differ, else its path below the
     folders every checkpoint shares (``mlp_checkpoints_last``), and a numeric suffix wherever two names would still
@@ -95,7 +98,9 @@ def result_names(checkpoints: list[str]) -> list[str]:
             common += 1
         names = ["_".join(p[common:]) for p in parts]
     names = [n.lstrip(".") or "checkpoint" for n in names]
-    taken: set[str] = set()
+    taken: set[str] = set(
+        RESERVED
+    )  # the run's own top-level files: a checkpoint named summary.csv.ckpt gets summary.csv_
     unique = []
     for i, name in enumerate(names):
         if names.count(name) > 1:
@@ -117,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
     from models.registry import describe, model_config
 
     opts = options_from(args)
+    if args.html and not (opts.grid_points and opts.k == 2):  # no silent outputs: the surface is what --html draws
+        fail(
+            "--html draws the 2-D loss surface: it needs --grid ≥ 3 and --k 2 "
+            f"(got --grid {opts.grid_points}, --k {opts.k})"
+        )
     check_devices(args)
     out = output_folder(args.out)
     splits, data = load_eval_data(args)
@@ -127,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     comm, device = start_processes(args)
     data = data.to(device)
     if comm.is_zero:  # an earlier run's summary must not stand next to this run's folders
-        clear_stale([out / f for f in ("summary.csv", "dc_vs_analytic.png", "history.csv", "history.png")])
+        clear_stale([out / f for f in RESERVED[:4]])
     rows, failures, history = [], 0, []
     for ck, name in zip(args.checkpoints, result_names(args.checkpoints)):
         try:  # every rank loads; a file one machine lacks stops the member on every rank

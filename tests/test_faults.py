@@ -81,6 +81,9 @@ def test_result_names_are_distinct():
     names = result_names(["x/a_b/last.ckpt", "x/a/b/last.ckpt", "y/last.ckpt"])
     assert len(set(names)) == 3
     assert result_names(["a/one.ckpt", "b/two.ckpt"]) == ["one", "two"]
+    # a checkpoint named after one of the run's own files gets another folder name (summary.csv.ckpt used to make a
+    # folder summary.csv that broke every later run into that --out)
+    assert result_names(["x/summary.csv.ckpt", "x/history.png.ckpt"]) == ["summary.csv_", "history.png_"]
 
 
 def test_files_follow_the_umask(tmp_path, ckpt):
@@ -342,3 +345,24 @@ def test_json_files_are_strict_json_with_null_for_non_finite_values(tmp_path):
 
     got = json.loads((tmp_path / "r.json").read_text(), parse_constant=refuse)
     assert got == {"a": None, "b": [1.5, None, None], "c": [None, 2.0], "d": None, "e": [3.0]}
+
+
+def test_an_absurd_architecture_in_a_checkpoint_is_refused_before_allocation(tmp_path, capsys):
+    """A checkpoint whose config asks for an MLP of 10⁶-wide layers (terabytes of weights) is refused by the size
+    check on meta tensors, with one line, in analyze (it used to try to allocate the network)."""
+    from models.registry import model_config
+
+    huge = model_config("mlp", (1, 8, 8), 10, widths=[1_000_000] * 5)
+    path = tmp_path / "huge.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"model_cfg": huge}}, path)
+    assert cli.main(["analyze", str(path), "--out", str(tmp_path / "o"), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "huge.ckpt: bad model config" in err and "choose a smaller architecture" in err
+
+
+@pytest.mark.parametrize("extra", [["--grid", "0"], ["--k", "3"]])
+def test_html_without_a_surface_to_draw_is_refused_not_silently_skipped(tmp_path, ckpt, capsys, extra):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", str(ckpt), "--out", str(tmp_path / "o"), *QUICK, "--html", *extra])
+    assert exc.value.code == 2 and "--html draws the 2-D loss surface" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before any work
