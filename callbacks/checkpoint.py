@@ -15,6 +15,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
+from typing_extensions import override
 
 from landscape.files import current_umask
 
@@ -35,6 +36,7 @@ class LastCheckpoint(Checkpoint):
     def last_model_path(self) -> str:
         return str(self.path)
 
+    @override
     def state_dict(self) -> dict[str, Any]:
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         return {
@@ -44,6 +46,7 @@ class LastCheckpoint(Checkpoint):
             "python": list(_flatten(random.getstate())),
         }
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not state_dict:
             return
@@ -53,6 +56,7 @@ class LastCheckpoint(Checkpoint):
         version, *rest = state_dict["python"]
         random.setstate((version, tuple(rest[:-1]), rest[-1]))
 
+    @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run:
             return

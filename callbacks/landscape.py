@@ -28,6 +28,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
+from typing_extensions import override
 
 from landscape.analysis import (
     CURVATURE_METRICS,
@@ -97,6 +98,7 @@ class LandscapeCallback(pl.Callback):
         return self._generate_state_key(every_n_epochs=self.every_n_epochs, at_epochs=sorted(self.at_epochs),
                                         dirname=self.dirname)  # fmt: skip
 
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {
             "done_epochs": list(self.done_epochs),
@@ -104,12 +106,14 @@ class LandscapeCallback(pl.Callback):
             "history": [dict(r) for r in self.history],
         }
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.done_epochs = list(state_dict.get("done_epochs", []))
         self.failed_epochs = list(state_dict.get("failed_epochs", []))
         self.history = [dict(r) for r in state_dict.get("history", [])]
 
     # ------------------------------------------------------------------ inputs, checked before training starts
+    @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":  # the callback works during fitting only
             return
@@ -128,12 +132,14 @@ class LandscapeCallback(pl.Callback):
         self._subset = seeded(lambda: as_eval_subset(data, self.n_eval, source="LandscapeCallback eval_data"))
 
     # ------------------------------------------------------------------ hooks
+    @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch
         due = epoch in self.at_epochs or (self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0)
         if due and epoch not in self.done_epochs + self.failed_epochs:
             self._run(trainer, pl_module, epoch)
 
+    @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = max(0, trainer.current_epoch - 1)  # current_epoch is already advanced past the last epoch
         if self.at_fit_end and epoch not in self.done_epochs + self.failed_epochs:

@@ -112,3 +112,16 @@ def test_eval_data_from_dataloader(tmp_path):
     fit(tmp_path, b, epochs=1, name="tensors")
     assert a.last.scalars["loss_center"] == b.last.scalars["loss_center"]
     assert a.last.scalars["lambda_max"] == pytest.approx(b.last.scalars["lambda_max"], rel=1e-6)
+
+
+def test_every_hook_is_marked_override_and_exists_in_lightning():
+    """@override on each hook (checked statically by type checkers) and here at run time: a misspelt hook name
+    would never be called by Lightning."""
+    from callbacks.checkpoint import LastCheckpoint
+
+    for cls in (LandscapeCallback, LastCheckpoint):
+        hooks = [n for n, f in vars(cls).items() if callable(f) and (n.startswith("on_") or n in ("setup", "teardown"))]
+        assert hooks
+        for name in hooks:
+            assert getattr(vars(cls)[name], "__override__", False), f"{cls.__name__}.{name} lacks @override"
+            assert hasattr(pl.Callback, name), f"{cls.__name__}.{name} is not a Lightning hook"
