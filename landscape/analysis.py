@@ -70,7 +70,7 @@ SUMMARY_COLUMNS = [
     *("n_nonfinite", "warnings"),
 ]
 # the printed table: the summary without the long text and bookkeeping columns
-TABLE_COLUMNS = ["checkpoint", "model", *HESSIAN_METRICS, *CURVATURE_METRICS[:3], "dc_sign_agrees"]
+TABLE_COLUMNS = ["checkpoint", "model", *HESSIAN_METRICS, *CURVATURE_METRICS[:3], "dc_sign_agrees", "dc_resolved"]
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
