@@ -203,7 +203,8 @@ class AnalysisResult:
 
     @property
     def warnings(self) -> list[str]:
-        found = [] if self.slice is None else list(self.slice.warnings)
+        found = [self.radius_rule["warning"]] if "warning" in self.radius_rule else []
+        found += [] if self.slice is None else list(self.slice.warnings)
         return found + ([self.hessian_skipped] if self.hessian_skipped else []) + self.hessian_warnings
 
     def to_dict(self) -> dict[str, Any]:

@@ -119,6 +119,13 @@ def test_auto_radius_on_an_analytic_loss():
     assert record["loss_at_radius"] >= record["target"] == pytest.approx(0.05)
     r3, _ = auto_radius(net, ONE, d, mse, rise=41.0)  # 0.05·40 = 2 → r = √2 (the bracket grows past r = 1)
     assert r3 == pytest.approx(np.sqrt(2.0), rel=5e-3)
+    assert "warning" not in record
+    flat = lambda out, y: 0.0 * out.sum() + 1.0  # a loss that never rises: clipped at 100, and it says so
+    r_flat, rec = auto_radius(net, ONE, d, flat, rise=2.0)
+    assert r_flat == 100.0 and not rec["reached"] and "flat along these directions" in rec["warning"]
+    steep = lambda out, y: 1e12 * (out.squeeze(-1) ** 2).mean() + 1e-3  # the wall is inside r = 1e-4
+    r_steep, rec = auto_radius(net, ONE, d, steep, rise=2.0)
+    assert r_steep == pytest.approx(1e-4, rel=0.5) and "already at radius" in rec["warning"]
 
 
 def test_interactive_surface_is_standalone(tmp_path):

@@ -70,4 +70,12 @@ def auto_radius(
         "reached": bool(reached),
         "evaluations": len(seen),
     }
+    if not reached:  # no silent clip: say which end was hit and what it means
+        record["warning"] = (
+            f"--radius auto: the loss never reached {target:.4g} up to radius {R_MAX:g} (the slice is flat along these "
+            f"directions to the loss's precision); the radius was clipped to {chosen:g}: pass --radius yourself"
+            if chosen >= R_MAX
+            else f"--radius auto: the loss is above {target:.4g} already at radius {R_MIN:g}; the radius was clipped "
+            f"to {chosen:g}: pass --radius yourself or a larger --radius-rise"
+        )
     return chosen, record
