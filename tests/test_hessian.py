@@ -283,3 +283,23 @@ def test_eigen_directions_span_a_repeated_eigenvalue(kind, eigs, want):
     np.testing.assert_allclose(np.sort(res.eigenvalues), np.sort(want), atol=1e-6)
     np.testing.assert_allclose(V @ V.T, np.eye(len(want)), atol=1e-6)
     np.testing.assert_allclose(V @ Q, res.eigenvalues[:, None] * V, atol=1e-6)  # each row an eigenvector
+
+
+def test_batch_spectrum_is_each_batch_exact_hessian_extremes():
+    """λmax/λmin per mini-batch against the dense Hessian of each batch's mean loss (SPEC §7), to the Lanczos
+    tolerance; the batches scatter around the full subset's λmax; bad counts are refused."""
+    from landscape.evaluation import EvalSubset
+    from landscape.hessian.batch_spectrum import batch_spectrum
+
+    model, data = small_mlp(), digits_subset(300)
+    bs = batch_spectrum(model, data, batch_size=100)
+    assert len(bs.lambda_max) == 3 and bs.n_hvp > 0
+    for b in range(3):
+        rows = slice(100 * b, 100 * (b + 1))
+        w = np.linalg.eigvalsh(exact_hessian(model, EvalSubset(data.x[rows], data.y[rows], data.indices[rows], "b")))
+        assert bs.lambda_max[b] == pytest.approx(w[-1], rel=1e-4) and bs.lambda_min[b] == pytest.approx(w[0], abs=1e-4)
+    full = np.linalg.eigvalsh(exact_hessian(model, data))[-1]
+    assert bs.lambda_max.min() <= full * 1.5 and bs.lambda_max.max() >= full / 1.5
+    assert bs.summary()["batches"] == 3
+    with pytest.raises(ValueError, match="batches"):
+        batch_spectrum(model, data, batch_size=100, batches=4)  # only 3 full batches
