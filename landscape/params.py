@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 
 def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -55,3 +57,27 @@ def preserved_state(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
                 b.copy_(buffers[n])
         for m, mode in zip(model.modules(), modes):
             m.training = mode
+
+
+@dataclass
+class FunctionalModel:
+    """``model`` as a function of its trainable parameters (``torch.func.functional_call``): their ``names`` and
+    detached ``base`` values θ*, and the ``fixed`` frozen parameters and buffers. The one functional-loss set-up
+    every sampler, Hessian and sharpness path shares."""
+
+    model: nn.Module
+    names: list[str]
+    base: list[torch.Tensor]
+    fixed: dict[str, torch.Tensor]
+
+    def __call__(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The model's output on ``x`` with the trainable parameters replaced by ``params`` (in ``names`` order)."""
+        return functional_call(self.model, {**dict(zip(self.names, params)), **self.fixed}, (x,))
+
+
+def functional_model(model: nn.Module) -> FunctionalModel:
+    named = trainable(model)
+    names = [n for n, _ in named]
+    fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
+    fixed.update(dict(model.named_buffers()))
+    return FunctionalModel(model, names, [p.detach() for _, p in named], fixed)

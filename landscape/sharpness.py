@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from .evaluation import EvalSubset, activation_numel, chunk_size
 from .losses import LossFn, cross_entropy
-from .params import flatten, preserved_state, trainable, unflatten
+from .params import flatten, functional_model, preserved_state, unflatten
 
 MAX_STEPS = 10_000  # ascent steps or antithetic pairs: each is one or two passes over the evaluation subset
 
@@ -58,21 +57,18 @@ class _Perturbed:
 
     def __init__(self, model: nn.Module, data: EvalSubset, loss_fn: LossFn):
         self.model, self.data, self.loss_fn = model, data, loss_fn
-        named = trainable(model)
-        self.names = [n for n, _ in named]
-        self.base = [p.detach() for _, p in named]
-        self.fixed = {n: t.detach() for n, t in model.named_parameters() if n not in self.names}
-        self.fixed.update(dict(model.named_buffers()))
+        self.fm = functional_model(model)
+        self.base = self.fm.base
         self.batch = chunk_size(activation_numel(model, data.x[:1]), smallest=128)
         self.theta = flatten(self.base).detach()
 
     def __call__(self, delta: torch.Tensor, grad: bool = False) -> tuple[float, torch.Tensor | None]:
         d = delta.detach().clone().requires_grad_(grad)
-        params = dict(zip(self.names, [b + x for b, x in zip(self.base, unflatten(d, self.base))]))
+        params = [b + x for b, x in zip(self.base, unflatten(d, self.base))]
         total, n = 0.0, len(self.data)
         with torch.set_grad_enabled(grad):
             for x, y in self.data.batches(self.batch):
-                loss = self.loss_fn(functional_call(self.model, {**params, **self.fixed}, (x,)), y) * (len(y) / n)
+                loss = self.loss_fn(self.fm(params, x), y) * (len(y) / n)
                 if grad:
                     loss.backward()
                 total += float(loss.detach())

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from ..distributed import Comm
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import preserved_state, trainable, unflatten
+from ..params import functional_model, preserved_state, unflatten
 
 
 @dataclass
@@ -70,11 +69,8 @@ def slice_field(
         raise ValueError(f"coordinates must have shape (n, {k}), got {coords.shape}")
     if batch_size is None:
         batch_size = chunk_size(activation_numel(model, data.x[:1]), smallest=128)
-    named = trainable(model)
-    names = [n for n, _ in named]
-    base = [p.detach() for _, p in named]
-    fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
-    fixed.update(dict(model.named_buffers()))
+    fm = functional_model(model)
+    base = fm.base
     D = directions.to(base[0].device, base[0].dtype)
     n_total = len(data)
     losses = np.empty(len(coords))
@@ -83,10 +79,10 @@ def slice_field(
     with preserved_state(model), torch.enable_grad():
         for i, row in enumerate(tqdm(coords, desc=desc, disable=not progress)):
             u = torch.tensor(row, dtype=base[0].dtype, device=base[0].device, requires_grad=True)
-            params = dict(zip(names, [b + d for b, d in zip(base, unflatten(u @ D, base))]))
+            params = [b + d for b, d in zip(base, unflatten(u @ D, base))]
             loss_i, g_i, H_i = 0.0, torch.zeros(k, dtype=torch.float64), torch.zeros(k, k, dtype=torch.float64)
             for x, y in data.batches(batch_size):
-                loss = loss_fn(functional_call(model, {**params, **fixed}, (x,)), y) * (len(y) / n_total)
+                loss = loss_fn(fm(params, x), y) * (len(y) / n_total)
                 (g,) = torch.autograd.grad(loss, u, create_graph=True)
                 raw = [
                     torch.autograd.grad(g[j], u, retain_graph=True, allow_unused=True)[0] if g.requires_grad else None

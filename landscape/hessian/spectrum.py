@@ -12,12 +12,11 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 from torch import nn
-from torch.func import functional_call
 
 from ..distributed import Comm, sum_with_errors
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import flatten, preserved_state, trainable, unflatten
+from ..params import flatten, functional_model, preserved_state, trainable, unflatten
 
 
 @contextmanager
@@ -309,17 +308,12 @@ def exact_hessian(
     model: nn.Module, data: EvalSubset, loss_fn: LossFn = cross_entropy, batch_size: int = 1024
 ) -> np.ndarray:
     """Dense P×P Hessian via ``torch.func.hessian`` (reference for tests; models up to a few thousand params)."""
-    named = trainable(model)
-    names = [n for n, _ in named]
-    base = [p.detach() for _, p in named]
-    fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
-    fixed.update(dict(model.named_buffers()))
+    fm = functional_model(model)
 
     def f(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        params = dict(zip(names, unflatten(theta, base)))
-        return loss_fn(functional_call(model, {**params, **fixed}, (x,)), y)
+        return loss_fn(fm(unflatten(theta, fm.base), x), y)
 
-    theta = flatten(base).clone()
+    theta = flatten(fm.base).clone()
     H = torch.zeros(len(theta), len(theta), dtype=torch.float64)
     with preserved_state(model), torch.enable_grad():
         for x, y in data.batches(batch_size):

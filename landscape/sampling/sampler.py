@@ -16,13 +16,13 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 from tqdm.auto import tqdm
 
 from ..distributed import Comm, block_indices
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import num_params, preserved_state, trainable, unflatten
+from ..params import functional_model, num_params, preserved_state, trainable, unflatten
 from .directions import Directions
 from .first_layer import first_parametrised_module, try_first_layer_cache
 from .inference import try_inference_graph
@@ -109,16 +109,11 @@ def _inplace(
 
 
 def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> tuple[np.ndarray, np.ndarray]:
-    named = trainable(model)
-    names = [n for n, _ in named]
-    base = [p.detach() for _, p in named]
-    fixed = {n: t.detach() for n, t in model.named_parameters() if n not in names}
-    fixed.update({n: b for n, b in model.named_buffers()})
+    fm = functional_model(model)
 
     def one(delta_flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
-        deltas = unflatten(delta_flat, base)
-        params = {n: b + d.to(b.device, b.dtype) for n, b, d in zip(names, base, deltas)}
-        out = functional_call(model, {**params, **fixed}, (x,))
+        deltas = unflatten(delta_flat, fm.base)
+        out = fm([b + d.to(b.device, b.dtype) for b, d in zip(fm.base, deltas)], x)
         return loss_fn(out, y), _accuracy(out, y)
 
     batched = vmap(one, in_dims=(0, None, None))
