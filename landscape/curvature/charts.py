@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 from sklearn.neighbors import NearestNeighbors
 
-from .graphs import KnnGraph
+from .graphs import KnnGraph, query_patches
 
 
 def quadric_charts(
@@ -225,10 +225,7 @@ def chart_comparison(
     out = np.empty(len(queries))
     for s in range(0, len(queries), batch):
         q = queries[s : s + batch]
-        P = tree.kneighbors(X[q], return_distance=False)
-        first = np.argmax(P == q[:, None], axis=1)  # the query first (ties may list a twin before it)
-        P[np.arange(len(q)), first] = P[:, 0]
-        P[:, 0] = q
+        P = query_patches(tree, X, q)
         chart, cloud = quadric_charts(X[P] - X[q][:, None, :], d, n_pca, denoise, fit_points)
         indptr, indices, _ = patch_graph(g.adjacency, P)
         rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))

@@ -123,3 +123,13 @@ def diffuse(P: sp.csr_matrix, queries: np.ndarray, t: int, block: int = 2048, dr
                 M.data[M.data < drop] = 0.0
                 M.eliminate_zeros()
         yield q, M.tocsr()
+
+
+def query_patches(tree: NearestNeighbors, points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Each query's patch as row indices (queries, tree's n_neighbors), the query itself in column 0 (its nearest
+    neighbour is itself unless a twin point ties with it: then the twin moves to the query's old place)."""
+    P = tree.kneighbors(points[queries], return_distance=False)
+    first = np.argmax(P == queries[:, None], axis=1)
+    P[np.arange(len(queries)), first] = P[:, 0]
+    P[:, 0] = queries
+    return P

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 
 from .charts import walk, walk_steps
-from .graphs import PointCloudError, check_cloud
+from .graphs import PointCloudError, check_cloud, query_patches
 from .polyfit import Monomials, fit, fit_degree
 
 RELIEF = 0.01  # the graph's rise over its width at the estimator's scale (linear regime: results do not depend on it)
@@ -283,10 +283,7 @@ def loss_graph_curvature(
     batch = max(1, min(nodes_per_batch // m, 4_000_000 // (m * d * d * basis.size), 4_000_000 // (m * m)))
     for start in range(0, len(q), batch):
         qb = q[start : start + batch]
-        P = tree.kneighbors(u[qb], return_distance=False)
-        first = np.argmax(P == qb[:, None], axis=1)  # the query first (ties may list a twin before it)
-        P[np.arange(len(qb)), first] = P[:, 0]
-        P[:, 0] = qb
+        P = query_patches(tree, u, qb)
         du = u[P] - u[qb][:, None, :]
         rho = np.linalg.norm(du, axis=2).max(axis=1)
         Y = du / rho[:, None, None]
