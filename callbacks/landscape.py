@@ -119,6 +119,12 @@ class LandscapeCallback(pl.Callback):
             return
         if self.model_attr and not isinstance(getattr(pl_module, self.model_attr, None), torch.nn.Module):
             raise ValueError(f"LandscapeCallback: model_attr={self.model_attr!r} is not an nn.Module of the module")
+        twins = [cb for cb in trainer.callbacks if isinstance(cb, LandscapeCallback) and cb is not self]
+        if any(cb.dirname == self.dirname for cb in twins):  # one folder and one history.csv per callback
+            raise ValueError(
+                f"two LandscapeCallbacks write to the same folder {self.dirname!r}: their epoch folders and history "
+                "would overwrite each other; give each its own dirname="
+            )
         data = self.eval_data
         if data is None:
             dm = trainer.datamodule

@@ -294,6 +294,24 @@ def test_sigterm_during_the_end_of_fit_analysis_stops_the_run(tmp_path):
     assert not list(tmp_path.rglob("results.json"))
 
 
+def test_two_callbacks_into_one_folder_are_refused_before_training(tmp_path):
+    """Two callbacks with different schedules used to overwrite each other's epoch folders and history.csv: the
+    second one into the same dirname is refused at setup, before the first epoch; with their own dirnames both
+    run and keep their own histories."""
+    a = LandscapeCallback(FAST, every_n_epochs=1, n_eval=100, model_attr="net", figures=False)
+    b = LandscapeCallback(FAST, every_n_epochs=2, at_fit_end=False, n_eval=100, model_attr="net", figures=False)
+    with pytest.raises(ValueError, match="same folder 'landscape'"):
+        fit(tmp_path, None, epochs=1, name="twins", extra=[a, b])
+    assert a.done_epochs == [] and b.done_epochs == []
+    c = LandscapeCallback(FAST, every_n_epochs=1, n_eval=100, model_attr="net", figures=False, dirname="every")
+    d = LandscapeCallback(FAST, every_n_epochs=2, at_fit_end=False, n_eval=100, model_attr="net", figures=False,
+                          dirname="second")  # fmt: skip
+    trainer, _ = fit(tmp_path, None, epochs=2, name="apart", extra=[c, d])
+    assert c.done_epochs == [0, 1] and d.done_epochs == [1]
+    root = Path(trainer.log_dir)
+    assert (root / "every" / "history.csv").is_file() and (root / "second" / "history.csv").is_file()
+
+
 def test_two_callbacks_keep_separate_state():
     a = LandscapeCallback(FAST, every_n_epochs=1)
     b = LandscapeCallback(FAST, every_n_epochs=2)
