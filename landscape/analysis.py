@@ -45,6 +45,7 @@ from .threads import choose_threads, using_threads
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
 SCHEMES = ("ball", "shells", "grid")
 MAX_K = 6  # the loss-graph estimator is validated for k = 2..5 (its patches hold 50·2^k samples)
+MAX_SAMPLES = 200_000  # sample points of one analysis, every scheme (a grid's m^k included)
 DC_FIELD_MAX = 5000  # above this many samples the diffusion field (exact_field=True) is not estimated
 
 # The metric names, defined once: the summary CSV, the printed table, the callback's logs and the history CSV are
@@ -71,6 +72,15 @@ SUMMARY_COLUMNS = [
 ]
 # the printed table: the summary without the long text and bookkeeping columns
 TABLE_COLUMNS = ["checkpoint", "model", *HESSIAN_METRICS, *CURVATURE_METRICS[:3], "dc_sign_agrees", "dc_resolved"]
+
+
+def grid_side(n_samples: int, k: int) -> int:
+    """Points per axis of a k-dimensional grid of about ``n_samples`` points: the nearest integer m to n^(1/k), at
+    least 3, lowered while m^k exceeds :data:`MAX_SAMPLES` (k = 6 at 200,000 would otherwise round to 8^6 = 262,144)."""
+    m = max(3, round(n_samples ** (1 / k)))
+    while m > 3 and m**k > MAX_SAMPLES:
+        m -= 1
+    return m
 
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
@@ -138,8 +148,11 @@ class AnalysisOptions:
             bad(f"scheme must be one of {', '.join(SCHEMES)}; got {self.scheme!r}")
         if not isinstance(self.k, int) or not 2 <= self.k <= MAX_K:
             bad(f"need 2 ≤ k ≤ {MAX_K} directions (a 1-direction slice has no intrinsic curvature); got k={self.k}")
-        if not isinstance(self.n_samples, int) or not min_samples(self.k) <= self.n_samples <= 200_000:
-            bad(f"need {min_samples(self.k)} ≤ samples ≤ 200000 for k = {self.k} directions; got {self.n_samples}")
+        if not isinstance(self.n_samples, int) or not min_samples(self.k) <= self.n_samples <= MAX_SAMPLES:
+            bad(
+                f"need {min_samples(self.k)} ≤ samples ≤ {MAX_SAMPLES} for k = {self.k} directions; "
+                f"got {self.n_samples}"
+            )
         if self.radius is not None and not (
             isinstance(self.radius, (int, float)) and math.isfinite(self.radius) and 0 < self.radius <= 1e3
         ):
@@ -170,7 +183,7 @@ class AnalysisOptions:
     def coordinates(self) -> np.ndarray:
         """The sample coordinates of :attr:`scheme` (row 0 = the centre)."""
         if self.scheme == "grid":
-            return make_coordinates("grid", self.k, n=max(3, round(self.n_samples ** (1 / self.k))), radius=self.radius)
+            return make_coordinates("grid", self.k, n=grid_side(self.n_samples, self.k), radius=self.radius)
         if self.scheme == "shells":
             radii = [self.radius / 3, 2 * self.radius / 3, self.radius]
             return make_coordinates("shells", self.k, n=-(-self.n_samples // 3), seed=self.seed, radii=radii)

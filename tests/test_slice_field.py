@@ -306,3 +306,14 @@ def test_gaussian_smoothed_centre_is_autograd_on_a_smooth_net_at_a_small_width(m
         np.testing.assert_allclose(H, field.hessians[0], rtol=1e-3, atol=1e-5)
     with pytest.raises(ValueError, match="grid points"):
         gaussian_smoothed_centre(model, data, make_directions(model, "filter", 5, seed=2), 0.1)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6])
+def test_a_grid_never_exceeds_the_sample_cap(k):
+    """A grid of the largest allowed sample count stays within the 200,000-point cap in every dimension (k = 6 used
+    to round 200,000^(1/6) = 7.65 up to 8^6 = 262,144 points); small counts keep the nearest side, at least 3."""
+    from landscape.analysis import MAX_SAMPLES, grid_side
+
+    m = grid_side(MAX_SAMPLES, k)
+    assert m**k <= MAX_SAMPLES and (m + 1) ** k > MAX_SAMPLES * 0.5
+    assert grid_side(100, 2) == 10 and grid_side(20, 3) == 3
