@@ -56,7 +56,7 @@ class _Perturbed:
     batches weighted by size, eval mode)."""
 
     def __init__(self, model: nn.Module, data: EvalSubset, loss_fn: LossFn):
-        self.model, self.data, self.loss_fn = model, data, loss_fn
+        self.data, self.loss_fn = data, loss_fn
         self.fm = functional_model(model)
         self.base = self.fm.base
         self.batch = chunk_size(activation_numel(model, data.x[:1]), smallest=128)
@@ -108,25 +108,27 @@ def worst_case_sharpness(
         l0, _ = f(torch.zeros_like(f.theta))
         eta = torch.randn(f.theta.shape, generator=gen, dtype=torch.float64).to(f.theta)
         eta *= radius / eta.norm()
-        best, history = -math.inf, []
+        history: list[float] = []
+        moved = True  # η has changed since its last evaluation
         for i in range(steps):
             value, g = f(T * eta, grad=True)
             history.append(value)
-            best = max(best, value)
-            if g is None:  # no parameter the loss depends on
-                break
-            tg = T * g  # the gradient in η
-            if not torch.isfinite(tg).all() or tg.norm() == 0:
+            tg = None if g is None else T * g  # the gradient in η (None: the loss depends on no parameter)
+            if tg is None or not torch.isfinite(tg).all() or tg.norm() == 0:
+                moved = False
                 break
             eta = eta + (radius / 2) * (1 - i / steps) * tg / tg.norm()
             eta *= min(1.0, radius / float(eta.norm()))
-        value, _ = f(T * eta)
-        best = max(best, value)
-        history.append(value)
+        if moved:  # the last step's point
+            history.append(f(T * eta)[0])
+        best = max(history)
     tail = history[-max(3, len(history) // 5) :]
     settled = bool(max(tail) - min(tail) <= 1e-3 * max(abs(best - l0), 1e-12))
     limit = radius**2 * lambda_max / 2 if lambda_max is not None else float("nan")
-    return Sharpness("worst", radius, adaptive, best - l0, 0.0, len(history) - 1, settled, l0, limit)
+    return Sharpness(
+        kind="worst", radius=radius, adaptive=adaptive, value=best - l0, se=0.0, steps=len(history) - int(moved),
+        settled=settled, loss_center=l0, limit=limit,
+    )  # fmt: skip
 
 
 def average_case_sharpness(
@@ -155,4 +157,7 @@ def average_case_sharpness(
     r = np.asarray(rises)
     se = float(r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else float("nan")
     limit = sigma**2 * trace / 2 if trace is not None else float("nan")
-    return Sharpness("average", sigma, adaptive, float(r.mean()), se, len(r), True, l0, limit)
+    return Sharpness(
+        kind="average", radius=sigma, adaptive=adaptive, value=float(r.mean()), se=se, steps=len(r), settled=True,
+        loss_center=l0, limit=limit,
+    )  # fmt: skip
