@@ -145,6 +145,22 @@ def test_a_verdict_without_both_values_is_nan_not_a_disagreement():
     assert np.isnan(s["dc_sign_agrees"]) and s["dc_resolved"] == 1.0
 
 
+def test_too_few_samples_for_a_smaller_patch_are_not_called_resolved():
+    """With the fewest samples a slice may have (20 for k = 2) the patch cannot shrink: the support term is not
+    measured (NaN, left out of the error bar) and the estimate is not marked resolved, with a warning. At 30
+    samples the smaller patch holds 2/3 of them and the Richardson factor follows that share (1/(1 − 2/3) = 3)."""
+    A = np.array([[3.0, 1.0], [1.0, -2.0]])
+    u = ball(19, 2, 1.0, seed=3)
+    est = diffusion_estimate(u, 0.5 * np.einsum("ni,ij,nj->n", u, A, u), replicates=0)
+    assert np.isnan(est.support) and not est.resolved
+    assert any("too few to check" in w for w in est.warnings)
+    u = ball(29, 2, 1.0, seed=3)
+    r2 = (u**2).sum(1)
+    est = diffusion_estimate(u, 0.5 * r2 + r2**2, replicates=0)
+    assert est.half_share == pytest.approx(20 / 30)
+    assert est.support == pytest.approx(3 * abs(est.half - est.scalar))
+
+
 def test_truth_rows_are_the_reach_draws_or_every_sample():
     u = ball(999, 2, 1.0, seed=0)
     f = 0.5 * (u**2).sum(1)

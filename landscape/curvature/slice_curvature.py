@@ -50,6 +50,7 @@ class DiffusionEstimate:
     warnings: list[str]
     field: np.ndarray | None = None
     half: float = float("nan")
+    half_share: float = 0.5  # samples in the smaller patch / samples in the centre patch
 
     @property
     def scale(self) -> float:
@@ -79,13 +80,14 @@ class DiffusionEstimate:
     @property
     def support(self) -> float:
         """The scale bias the samples show (SPEC §5e): the estimate reads the curvature at the walk's scale, not
-        at a point. Halving the patch shrinks the walk's squared reach by 2^(−2/k); if the reading varies as
-        R₀ + cρ² its bias at the full patch is |half − full| / (1 − 2^(−2/k)) (Richardson), 2× the change for
-        k = 2. Zero on quadratic slices; large where the curvature changes within the sampled radius."""
-        if not np.isfinite(self.half):
-            return 0.0
+        at a point. A patch holding the share h of the samples shrinks the walk's squared reach by h^(2/k); if the
+        reading varies as R₀ + cρ² its bias at the full patch is |half − full| / (1 − h^(2/k)) (Richardson), 2× the
+        change for k = 2 and h = ½. Zero on quadratic slices; large where the curvature changes within the sampled
+        radius; NaN where the patch could not be made smaller (too few samples)."""
+        if not (np.isfinite(self.half) and self.half_share < 1):
+            return float("nan")
         k = self.coords.shape[1]
-        return abs(self.half - self.scalar) / (1.0 - 2.0 ** (-2.0 / k))
+        return abs(self.half - self.scalar) / (1.0 - self.half_share ** (2.0 / k))
 
     @property
     def resolved(self) -> bool:
@@ -94,16 +96,19 @@ class DiffusionEstimate:
         curvature of the surroundings at the walk's scale (or noise), not the trained point's: lower the radius."""
         size = abs(self.scalar)
         jk = self.jackknife if np.isfinite(self.jackknife) else 0.0
-        return bool(self.support <= RESOLVED_SUPPORT * size and jk <= RESOLVED_JACKKNIFE * size)
+        return bool(
+            np.isfinite(self.support) and self.support <= RESOLVED_SUPPORT * size and jk <= RESOLVED_JACKKNIFE * size
+        )
 
     @property
     def se(self) -> float:
         """The error bar: the jackknife's sampling error, the model-shift term, the model gap, the part of the
-        model's shift beyond its cap and the support term, in quadrature."""
+        model's shift beyond its cap and the support term (where it could be measured), in quadrature."""
         if not np.isfinite(self.jackknife):
             return float("nan")
         clipped = abs(float(self.centre.clipped[0]))
-        terms = (self.jackknife, self.shift_error, self.model_gap, clipped, self.support)
+        support = self.support if np.isfinite(self.support) else 0.0
+        terms = (self.jackknife, self.shift_error, self.model_gap, clipped, support)
         return float(np.sqrt(sum(x * x for x in terms)))
 
     def reach_draws(self, count: int = REACH_POINTS) -> np.ndarray:
@@ -226,15 +231,22 @@ def diffusion_estimate(
         )
     se = jackknife_se(coords, losses, replicates, seed, t=t)
     half_patch = max(min_samples(coords.shape[1]), centre.patch // 2)
-    half = float(loss_graph_curvature(coords, losses, [0], t=t, patch=half_patch).scalar[0])
+    half = float("nan")
+    if half_patch < centre.patch:  # else too few samples for a smaller patch: the support term is not measured
+        half = float(loss_graph_curvature(coords, losses, [0], t=t, patch=half_patch).scalar[0])
     smoothed = None
     if field:
         every = loss_graph_curvature(coords, losses, None, t=t, share=FIELD_SHARE)
         smoothed = knn_smooth(coords, every.scalar, min(SMOOTH_K, len(coords)))
-    est = DiffusionEstimate(coords, centre, se, warnings, smoothed, half)
-    if not est.resolved:
+    est = DiffusionEstimate(coords, centre, se, warnings, smoothed, half, half_patch / centre.patch)
+    if not np.isfinite(est.support):
         warnings.append(
-            f"the estimate at θ* ({est.scalar:.3g}) is not resolved at this radius: on half the walk's patch it reads "
+            f"{len(coords)} samples are too few to check the estimate at θ* on a smaller patch: it is not marked "
+            "resolved; add samples (--samples)"
+        )
+    elif not est.resolved:
+        warnings.append(
+            f"the estimate at θ* ({est.scalar:.3g}) is not resolved at this radius: on a smaller patch it reads "
             f"{half:.3g} (support term {est.support:.2g}), jackknife error {se:.2g}; it reads the surroundings at the "
             "walk's scale: lower --radius or add samples (--samples)"
         )
