@@ -15,7 +15,7 @@ from torch import nn
 
 from ..curvature.loss_graph import loss_graph_curvature
 from ..curvature.slice_curvature import compare_slice, diffusion_estimate
-from ..curvature.slice_geometry import graph_curvature
+from ..curvature.slice_geometry import field_curvature, graph_curvature
 from ..evaluation import EvalSubset
 from ..hessian.slice_field import slice_field
 from ..hessian.spectrum import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
@@ -64,9 +64,8 @@ class SliceCase:
     def exact(self, scale: float, n: int) -> np.ndarray:
         """R(s)/s² at the first n samples (NaN where the field was not computed)."""
         out = np.full(n, np.nan)
-        for i, r in enumerate(self.rows):
-            if r < n:
-                out[r] = graph_curvature(self.hessians[i], self.gradients[i], scale).scalar / scale**2
+        keep = self.rows < n
+        out[self.rows[keep]] = field_curvature(self.hessians[keep], self.gradients[keep], scale)["scalar"] / scale**2
         return out
 
 
