@@ -106,7 +106,7 @@ def _check_resumable(s: TrainSettings, last: Path, opt: dict) -> None:
 
     import torch
 
-    ck = torch.load(last, map_location="cpu", weights_only=True)
+    ck = torch.load(last, map_location="cpu", weights_only=True, mmap=True)  # metadata only: tensors stay on disk
     done = int(ck.get("epoch", -1)) + 1
     if s.epochs <= done:
         raise ValueError(f"--resume: {last} has finished {done} epochs; ask for more with --epochs (> {done})")
