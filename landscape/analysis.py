@@ -21,6 +21,7 @@ from .curvature.diffusion import laziness
 from .curvature.loss_graph import MAX_WALK_STEPS, min_samples
 from .curvature.slice_curvature import SliceCurvature, compare_slice, diffusion_estimate
 from .curvature.slice_geometry import field_curvature, graph_curvature
+from .curvature.zoom import MAX_ZOOM, pick_level, zoom_in
 from .distributed import Comm
 from .evaluation import EvalSubset, activation_numel
 from .files import atomic_write_json
@@ -60,8 +61,8 @@ CURVATURE_METRICS = [
     "fd_scalar",
     "dc_sign_agrees",
 ]
-DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "dc_resolved", "dc_support",
-               "analytic_region_se", "field_spearman", "dc_laziness"]  # fmt: skip
+DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "dc_resolved", "dc_support", "dc_radius",
+               "n_zoom", "analytic_region_se", "field_spearman", "dc_laziness"]  # fmt: skip
 SUMMARY_COLUMNS = [
     *("checkpoint", "model", "directions", "k", "n_points", "radius"),
     *HESSIAN_METRICS,
@@ -132,6 +133,9 @@ class AnalysisOptions:
         False, "the exact slice curvature at every sample too (the field figure and Spearman; slower)"
     )
     jackknife: int = _option(10, "subsets for the diffusion value's error (0: none)")
+    zoom: int = _option(
+        2, f"times the estimate at θ* may resample on a ball 4× smaller while it is not resolved (0..{MAX_ZOOM})"
+    )
     dc_t: int | None = _option(None, "walk length of the comparison form (auto: tied to the patch)", none="auto")
     threads: int | None = _option(None, "torch CPU threads (auto: idle cores, never oversubscribing)", none="auto")
 
@@ -177,6 +181,8 @@ class AnalysisOptions:
             bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
         if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 1024):
             bad(f"threads must be None (auto) or 1..1024, got {self.threads}")
+        if not (isinstance(self.zoom, int) and 0 <= self.zoom <= MAX_ZOOM):
+            bad(f"zoom must be 0..{MAX_ZOOM} resamplings at a quarter of the radius, got {self.zoom}")
         if self.dc_t is not None and not 1 <= self.dc_t <= MAX_WALK_STEPS:
             bad(f"dc_t must be 1..{MAX_WALK_STEPS} walk steps (or auto), got {self.dc_t}")
 
@@ -213,6 +219,8 @@ class AnalysisResult:
         ""  # how the Hessian-vector products were computed (landscape.hessian.spectrum.HessianProblem.path)
     )
     threads: int = 0  # torch CPU threads the analysis ran with
+    zoom_levels: list[dict[str, Any]] = field(default_factory=list)  # every reading of θ* (ZoomLevel.record)
+    zoom_samples: list[LandscapeSample] = field(default_factory=list)  # the samples of each zoom
 
     @property
     def warnings(self) -> list[str]:
@@ -234,6 +242,7 @@ class AnalysisResult:
             "hessian_path": self.hessian_path,
             "hessian_hvps": self.hessian_hvps,
             "threads": self.threads,
+            "zoom_levels": self.zoom_levels,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
         }
@@ -246,6 +255,8 @@ class AnalysisResult:
         self.sample.save(folder / "sample")
         if self.surface is not None:
             self.surface.save(folder / "surface")
+        for level, zoomed in enumerate(self.zoom_samples, start=1):
+            zoomed.save(folder / f"zoom{level}")
         atomic_write_json(folder / "results.json", self.to_dict())
 
     def _field_arrays(self) -> dict[str, np.ndarray]:
@@ -405,8 +416,9 @@ def _analyze(
 def _slice_curvature(
     result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str = ""
 ) -> None:
-    """The diffusion estimate first (it says where its walk reads), then the exact curvature where the comparison
-    needs it: the centre and the walk's reach, or every sample with ``exact_field`` (SPEC §4–5)."""
+    """The diffusion estimate first (it says where its walk reads), zoomed in while it does not resolve θ*
+    (:mod:`landscape.curvature.zoom`), then the exact curvature where the comparison needs it: the centre and the
+    walk's reach of the reading that stands for θ*, or every sample with ``exact_field`` (SPEC §4–5)."""
     s, sample = result.scalars, result.sample
     if not sample.finite[0]:
         nan = float("nan")
@@ -421,23 +433,66 @@ def _slice_curvature(
         lambda: diffusion_estimate(u, f, replicates=o.jackknife, seed=o.seed, field=dc_field, t=o.dc_t),
     )
     result.timings["diffusion_curvature"] = time.perf_counter() - t0
+    levels = _zoom(result, model, data, D, loss_fn, o, comm, progress, tag, est)
     t0 = time.perf_counter()
     rows = est.truth_rows(every=o.exact_field)
     exact = field_on_ranks(
         comm, model, data, D.matrix, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field"
     )
     result.exact, result.exact_rows = exact, rows
-    result.timings["exact_field"] = time.perf_counter() - t0
     sc = compare_slice(est, rows, field_curvature(exact.hessians, exact.gradients, est.scale)["scalar"] / est.scale**2)
+    pick = int(comm.share(torch.tensor([pick_level(levels)]))[0])
+    if pick > 0:  # the zoomed reading stands for θ*; the field (figure, Spearman) stays the sampled slice's
+        zoomed = levels[pick].estimate
+        z_rows = zoomed.truth_rows()
+        z_exact = field_on_ranks(comm, model, data, D.matrix, zoomed.coords[z_rows], loss_fn)
+        z_field = field_curvature(z_exact.hessians, z_exact.gradients, zoomed.scale)["scalar"] / zoomed.scale**2
+        sc = replace(
+            compare_slice(zoomed, z_rows, z_field),
+            field_spearman=sc.field_spearman,
+            dc_field=sc.dc_field,
+            exact_field=sc.exact_field,
+        )
+    result.timings["exact_field"] = time.perf_counter() - t0
     result.slice = sc
-    s.update(sc.scalars())
+    s.update(sc.scalars(), dc_radius=levels[pick].radius, n_zoom=float(len(levels) - 1))
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)
     result.principal_curvatures = (gc.principal / sc.scale).tolist()
-    step = FD_STEP * o.radius  # the crease-inclusive reference at the trained point (loss_derivatives docstring)
+    step = FD_STEP * levels[pick].radius  # the crease-inclusive truth at the read scale (loss_derivatives docstring)
     g_fd, h_fd = finite_difference_centre(model, data, D, step, loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
     cloud = np.column_stack([u, sc.scale * f])
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
+
+
+def _zoom(result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str, est):
+    """Up to ``o.zoom`` resamplings on balls 4× smaller while the estimate at θ* is not resolved; their samples
+    are kept in ``result.zoom_samples`` (saved as ``zoom1``, ``zoom2``, ...) and their readings in
+    ``result.zoom_levels``."""
+    assert o.radius is not None
+    t0 = time.perf_counter()
+
+    def resample(radius: float) -> tuple[np.ndarray, np.ndarray]:
+        level = len(result.zoom_samples) + 1
+        coords = replace(o, radius=radius).coordinates()
+        z = sample_on_ranks(comm, model, data, D, coords, loss_fn, progress=progress,
+                            desc=f"{tag}zoom {level}: radius {radius:.3g}")  # fmt: skip
+        result.zoom_samples.append(z)
+        return z.coords[z.finite], z.losses[z.finite]
+
+    def agree(flag: bool) -> bool:  # rank zero decides for all, so that every rank samples the same zooms
+        return bool(comm.share(torch.tensor([float(flag)]))[0])
+
+    levels = comm.run(
+        "zooming in",
+        lambda: zoom_in(
+            est, o.radius, resample, levels=o.zoom, replicates=o.jackknife, seed=o.seed, t=o.dc_t, agree=agree
+        ),  # fmt: skip
+    )
+    result.zoom_levels = [level.record() for level in levels]
+    if len(levels) > 1:
+        result.timings["zoom"] = time.perf_counter() - t0
+    return levels
 
 
 def summary_row(name: str, model_name: str, r: AnalysisResult) -> dict[str, Any]:

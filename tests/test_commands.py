@@ -143,6 +143,7 @@ def test_analysis_flags_are_generated_from_the_options():
         "--density-steps": ("20", "density_steps", 20),
         "--tol": ("1e-3", "tol", 1e-3),
         "--jackknife": ("0", "jackknife", 0),
+        "--zoom": ("3", "zoom", 3),
         "--dc-t": ("6", "dc_t", 6),
         "--threads": ("1", "threads", 1),
     }

@@ -232,6 +232,8 @@ def test_three_directions_and_other_schemes(mlp, scheme):
         (dict(tol=2.0), "tolerance"),
         (dict(jackknife=1), "jackknife"),
         (dict(dc_t=0), "dc_t"),
+        (dict(zoom=5), "zoom must be 0..4"),
+        (dict(zoom=-1), "zoom must be 0..4"),
         (dict(dc_t=10**9), "dc_t must be 1..1000"),  # a bound on every count: 10⁹ steps used to run for ever
     ],
 )

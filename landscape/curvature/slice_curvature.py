@@ -33,7 +33,8 @@ REACH_POINTS = 16  # exact-field points drawn from the walk's reach for the regi
 FIELD_SHARE = 0.12  # the diffusion field's patches (every sample a query): this share of the sampled ball
 SHIFT_SHARE = 0.25  # the model's shift from reach to point counts this share of itself into the error bar
 RESOLVED_SUPPORT = 0.5  # resolved at θ*: the support term is at most this share of |estimate| ...
-RESOLVED_JACKKNIFE = 0.25  # ... and the jackknife's sampling error at most this share
+RESOLVED_JACKKNIFE = 0.25  # ... the jackknife's sampling error at most this share ...
+RESOLVED_SE = 0.5  # ... and the whole error bar at most this share (the estimate is 2 error bars from zero)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class DiffusionEstimate:
     field: np.ndarray | None = None
     half: float = float("nan")
     half_share: float = 0.5  # samples in the smaller patch / samples in the centre patch
+    rounding: bool = False  # the losses change by less than float32 rounding over the sampled radius
 
     @property
     def scale(self) -> float:
@@ -91,13 +93,18 @@ class DiffusionEstimate:
 
     @property
     def resolved(self) -> bool:
-        """The estimate at θ* is resolved at this radius: its support term is at most :data:`RESOLVED_SUPPORT` and
-        its jackknife error at most :data:`RESOLVED_JACKKNIFE` of its size. Unresolved estimates read the
-        curvature of the surroundings at the walk's scale (or noise), not the trained point's: lower the radius."""
+        """The estimate at θ* is resolved at this radius: its support term is at most :data:`RESOLVED_SUPPORT`, its
+        jackknife error at most :data:`RESOLVED_JACKKNIFE` and its whole error bar at most :data:`RESOLVED_SE` of
+        its size. Unresolved estimates read the curvature of the surroundings at the walk's scale (or noise), not
+        the trained point's: lower the radius (:mod:`landscape.curvature.zoom`)."""
         size = abs(self.scalar)
         jk = self.jackknife if np.isfinite(self.jackknife) else 0.0
+        se = self.se if np.isfinite(self.se) else 0.0
         return bool(
-            np.isfinite(self.support) and self.support <= RESOLVED_SUPPORT * size and jk <= RESOLVED_JACKKNIFE * size
+            np.isfinite(self.support)
+            and self.support <= RESOLVED_SUPPORT * size
+            and jk <= RESOLVED_JACKKNIFE * size
+            and se <= RESOLVED_SE * size
         )
 
     @property
@@ -217,7 +224,8 @@ def diffusion_estimate(
     losses = np.asarray(losses, dtype=np.float64)
     warnings: list[str] = []
     spread = float(np.max(np.abs(losses - losses[0])))
-    if spread <= FLOAT32_SPREAD * max(abs(float(losses[0])), 1e-3):
+    rounding = spread <= FLOAT32_SPREAD * max(abs(float(losses[0])), 1e-3)
+    if rounding:
         warnings.append(
             f"the loss changes by only {spread:.2g} over the sampled radius: float32 rounding dominates; raise --radius"
         )
@@ -238,7 +246,7 @@ def diffusion_estimate(
     if field:
         every = loss_graph_curvature(coords, losses, None, t=t, share=FIELD_SHARE)
         smoothed = knn_smooth(coords, every.scalar, min(SMOOTH_K, len(coords)))
-    est = DiffusionEstimate(coords, centre, se, warnings, smoothed, half, half_patch / centre.patch)
+    est = DiffusionEstimate(coords, centre, se, warnings, smoothed, half, half_patch / centre.patch, rounding)
     if not np.isfinite(est.support):
         warnings.append(
             f"{len(coords)} samples are too few to check the estimate at θ* on a smaller patch: it is not marked "
@@ -248,7 +256,7 @@ def diffusion_estimate(
         warnings.append(
             f"the estimate at θ* ({est.scalar:.3g}) is not resolved at this radius: on a smaller patch it reads "
             f"{half:.3g} (support term {est.support:.2g}), jackknife error {se:.2g}; it reads the surroundings at the "
-            "walk's scale: lower --radius or add samples (--samples)"
+            "walk's scale: lower --radius (or raise --zoom) or add samples (--samples)"
         )
     return est
 

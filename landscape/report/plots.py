@@ -82,24 +82,30 @@ def agreement_axes(ax, values: np.ndarray) -> None:
 
 
 def slice_agreement(scatter: dict, path: str | Path) -> None:
-    """Diffusion estimate vs exact scalar curvature at the centre of every validated net slice (all sample counts),
-    one colour per net, filled where the estimator marks its reading resolved and hollow where not, on
-    symmetric-log axes with the line of agreement."""
-    exact, dc, nets = (np.asarray(scatter[key]) for key in ("exact", "dc", "net"))
-    resolved = np.asarray(scatter.get("resolved", np.ones(len(exact), dtype=bool)), dtype=bool)
-    fig, ax = plt.subplots(figsize=(6.4, 5.4))
-    for i, name in enumerate(dict.fromkeys(nets)):
-        colour = f"C{i}"
-        for res, face, tag in ((True, colour, "resolved"), (False, "none", "unresolved")):
-            sel = (nets == name) & (resolved == res)
-            if sel.any():
-                ax.scatter(exact[sel], dc[sel], s=16, alpha=0.8, facecolors=face, edgecolors=colour,
-                           label=f"{name} ({tag})")  # fmt: skip
-    agreement_axes(ax, np.r_[exact, dc])
-    ax.set_xlabel("exact scalar curvature R(s)/s² at the trained point", fontsize=8)
-    ax.set_ylabel("diffusion estimate R̂(s)/s²", fontsize=8)
-    agree = float(np.mean(np.sign(exact) == np.sign(dc)))
-    ax.set_title(f"trained-net slices (every radius and sample count): signs agree in {agree:.1%}", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    """Diffusion estimate at the centre of every validated net slice (all sample counts) against the exact
+    (autograd) scalar curvature and, where given (``fd``), against central differences at the read radius (the
+    crease-inclusive truth at the estimator's scale): one colour per net, filled where the estimator marks its
+    reading resolved and hollow where not, on symmetric-log axes with the line of agreement."""
+    dc, nets = np.asarray(scatter["dc"]), np.asarray(scatter["net"])
+    resolved = np.asarray(scatter.get("resolved", np.ones(len(dc), dtype=bool)), dtype=bool)
+    truths = [("exact", "exact (autograd) scalar curvature R(s)/s² at θ*")]
+    if scatter.get("fd"):
+        truths.append(("fd", "central differences R(s)/s² at θ*, step 0.05 × read radius"))
+    fig, axes = plt.subplots(1, len(truths), figsize=(6.4 * len(truths), 5.4), squeeze=False)
+    for ax, (key, label) in zip(axes[0], truths):
+        truth = np.asarray(scatter[key])
+        for i, name in enumerate(dict.fromkeys(nets)):
+            colour = f"C{i}"
+            for res, face, tag in ((True, colour, "resolved"), (False, "none", "unresolved")):
+                sel = (nets == name) & (resolved == res)
+                if sel.any():
+                    ax.scatter(truth[sel], dc[sel], s=16, alpha=0.8, facecolors=face, edgecolors=colour,
+                               label=f"{name} ({tag})")  # fmt: skip
+        agreement_axes(ax, np.r_[truth, dc])
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_ylabel("diffusion estimate R̂(s)/s² (at its read radius)", fontsize=8)
+        agree = float(np.mean(np.sign(truth) == np.sign(dc)))
+        ax.set_title(f"trained-net slices vs {key}: signs agree in {agree:.1%}", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")  # the quadrant where a truth > 0 is read < 0: empty so far
     fig.tight_layout()
     save(fig, path)

@@ -7,7 +7,7 @@ is compared with the exact curvature of the same slice at the estimator's scale 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -16,6 +16,7 @@ from torch import nn
 from ..curvature.loss_graph import loss_graph_curvature
 from ..curvature.slice_curvature import compare_slice, diffusion_estimate
 from ..curvature.slice_geometry import field_curvature, graph_curvature
+from ..curvature.zoom import ZoomLevel, pick_level, zoom_in
 from ..evaluation import EvalSubset
 from ..hessian.slice_field import slice_field
 from ..hessian.spectrum import EIGEN_DIRECTIONS, HessianProblem, eigen_directions
@@ -28,6 +29,7 @@ from .manifolds import random_quadric
 NET_DIRECTIONS = ("filter0", "filter1", *EIGEN_DIRECTIONS)
 SMOOTHING_WIDTHS = (0.03, 0.2)  # σ / radius of the Gaussian-smoothed references: near θ*, and the walk's reach
 VARYING_CV = 0.25  # field Spearman is counted where the exact field's std/|mean| is at least this
+ZOOM_LEVELS = 2  # the analysis's default (AnalysisOptions.zoom)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class SliceCase:
     fd_gradient: np.ndarray  # the centre by central differences of the loss (creases included)
     fd_hessian: np.ndarray
     smoothed: dict[float, np.ndarray]  # σ/radius → the Gaussian-smoothed Hessian at θ* (the curvature at scale σ)
+    zoom_levels: dict[int, list[ZoomLevel]] = field(default_factory=dict)  # per sample count: its readings of θ*
+    zoomed: dict[int, "SliceCase"] = field(default_factory=dict)  # per sample count: the picked zoom's own case
 
     def exact(self, scale: float, n: int) -> np.ndarray:
         """R(s)/s² at the first n samples (NaN where the field was not computed)."""
@@ -85,8 +89,41 @@ def _field_rows(coords: np.ndarray, losses: np.ndarray, ns: tuple[int, ...], fie
     return np.unique(np.concatenate(rows))
 
 
+def _case(plan: NetPlan, kind: str, D, coords: np.ndarray, losses: np.ndarray, rows: np.ndarray) -> SliceCase:
+    """A slice's truths: the exact field at ``rows``, central differences at :data:`FD_STEP` × its radius and the
+    Gaussian-smoothed curvature at :data:`SMOOTHING_WIDTHS` × its radius, all at θ*."""
+    radius = float(np.linalg.norm(coords, axis=1).max())
+    sl = slice_field(plan.model, plan.data, D.matrix, coords[rows])
+    g_fd, h_fd = finite_difference_centre(plan.model, plan.data, D, FD_STEP * radius)
+    smoothed = {w: gaussian_smoothed_centre(plan.model, plan.data, D, w * radius)[1] for w in SMOOTHING_WIDTHS}
+    return SliceCase(plan.name, kind, radius, coords, losses, rows, sl.gradients, sl.hessians, g_fd, h_fd, smoothed)
+
+
+def _zoom(plan: NetPlan, kind: str, D, case: SliceCase, n: int, seed: int) -> None:
+    """The analysis's zoom at sample count ``n`` (:func:`landscape.curvature.zoom.zoom_in`, fresh n-sample balls);
+    where a zoomed reading stands for θ*, its sample gets its own truths."""
+    drawn: dict[float, np.ndarray] = {}
+
+    def resample(r: float) -> tuple[np.ndarray, np.ndarray]:
+        u = ball(n - 1, 2, r, seed)
+        f = sample_landscape(plan.model, plan.data, D, u, progress=False).losses
+        if not np.all(np.isfinite(f)):
+            raise ValueError(f"{plan.name} {kind} radius {r:g}: non-finite losses")
+        drawn[r] = f
+        return u, f
+
+    first = diffusion_estimate(case.coords[:n], case.losses[:n])
+    levels = zoom_in(first, case.radius, resample, levels=ZOOM_LEVELS, seed=0)
+    case.zoom_levels[n] = levels
+    pick = pick_level(levels)
+    if pick > 0:
+        est = levels[pick].estimate
+        case.zoomed[n] = _case(plan, kind, D, est.coords, drawn[levels[pick].radius], est.truth_rows())
+
+
 def sample_cases(plan: NetPlan, seed: int = 0, progress: Callable[[str], None] = print) -> list[SliceCase]:
-    """Sample every slice of ``plan`` at its largest sample count and compute the exact field where it is needed."""
+    """Sample every slice of ``plan`` at its largest sample count, compute the exact field where it is needed, and
+    zoom in at every sample count as the analysis does."""
     problem = HessianProblem(plan.model, plan.data)
     cases = []
     n_max = max(plan.ns)
@@ -99,25 +136,16 @@ def sample_cases(plan: NetPlan, seed: int = 0, progress: Callable[[str], None] =
             if not np.all(np.isfinite(sample.losses)):
                 raise ValueError(f"{plan.name} {kind} radius {radius}: non-finite losses; lower the radius")
             rows = _field_rows(coords, sample.losses, plan.ns, plan.field_n)
-            field = slice_field(plan.model, plan.data, D.matrix, coords[rows])
-            g_fd, h_fd = finite_difference_centre(plan.model, plan.data, D, FD_STEP * radius)
-            smoothed = {w: gaussian_smoothed_centre(plan.model, plan.data, D, w * radius)[1] for w in SMOOTHING_WIDTHS}
-            cases.append(
-                SliceCase(
-                    net=plan.name,
-                    directions=kind,
-                    radius=radius,
-                    coords=coords,
-                    losses=sample.losses,
-                    rows=rows,
-                    gradients=field.gradients,
-                    hessians=field.hessians,
-                    fd_gradient=g_fd,
-                    fd_hessian=h_fd,
-                    smoothed=smoothed,
-                )
+            case = _case(plan, kind, D, coords, sample.losses, rows)
+            case.radius = radius
+            for n in plan.ns:
+                _zoom(plan, kind, D, case, n, seed)
+            cases.append(case)
+            zooms = " ".join(f"n={n}: r {c.radius:.3g}" for n, c in case.zoomed.items())
+            progress(
+                f"sampled {plan.name:<15}{kind:<16}radius {radius:<5} {time.perf_counter() - t0:6.1f}s"
+                + (f"  zoomed {zooms}" if zooms else "")
             )
-            progress(f"sampled {plan.name:<15}{kind:<16}radius {radius:<5} {time.perf_counter() - t0:6.1f}s")
     return cases
 
 
@@ -130,14 +158,18 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
     """At every sample count: the estimate at θ* against the exact value there (sign, size within 1.5×, |error|
     ≤ 2 SE), the walk's regional reading against the exact field over the same reach, and the field Spearman at
     each net's ``field_n``; returns the scatter data for the figure."""
-    scatter: dict[str, list] = {"exact": [], "dc": [], "net": [], "resolved": []}
+    scatter: dict[str, list] = {"exact": [], "dc": [], "net": [], "resolved": [], "fd": []}
     for c in cases:
         bench = f"net:{c.net}:{c.directions}:r{c.radius:g}"
         for n in ns[c.net]:
-            est = diffusion_estimate(c.coords[:n], c.losses[:n], field=n == field_n[c.net])
-            exact = c.exact(est.scale, n)
-            sc = compare_slice(est, np.arange(n), exact)
-            fd = graph_curvature(c.fd_hessian, c.fd_gradient, est.scale).scalar / est.scale**2
+            field_here = n == field_n[c.net]
+            levels = c.zoom_levels[n]
+            pick = pick_level(levels)
+            main = diffusion_estimate(c.coords[:n], c.losses[:n], field=True) if field_here else levels[0].estimate
+            est = levels[pick].estimate if pick else main
+            z = c.zoomed.get(n, c)  # the reading's own sample and truths (the zoom's, or the slice's)
+            sc = compare_slice(est, np.arange(n), z.exact(est.scale, n))
+            fd = graph_curvature(z.fd_hessian, z.fd_gradient, est.scale).scalar / est.scale**2
             values = {
                 "sign_agrees": float(sc.agrees),
                 "within_1.5": float(within(sc.ratio)),
@@ -149,13 +181,16 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 "sign_agrees_fd": float(np.sign(sc.dc_scalar) == np.sign(fd)),
                 "dc_scalar": sc.dc_scalar,
                 "dc_se": sc.dc_scalar_se,
+                "read_radius": levels[pick].radius,
+                "zooms": float(len(levels) - 1),
+                "zoomed": float(pick > 0),
                 "exact_scalar": sc.exact_scalar,
                 "dc_region": sc.dc_region,
                 "exact_region": sc.exact_region,
                 "fd_scalar": fd,
                 "abs_rel_error": abs(sc.dc_scalar - sc.exact_scalar) / abs(sc.exact_scalar),
             }
-            for w, H in c.smoothed.items():  # σ₂ of the smoothed Hessian: R/s² at scale σ in the small-relief limit
+            for w, H in z.smoothed.items():  # σ₂ of the smoothed Hessian: R/s² at scale σ in the small-relief limit
                 values[f"smoothed_scalar_{w:g}"] = float(np.trace(H) ** 2 - np.sum(H * H))
             # the walk's reading against the curvature at its own scale, creases included (reach: σ ≈ 0.2 × radius)
             values["region_within_1.5_smoothed"] = float(within(sc.dc_region / values["smoothed_scalar_0.2"]))
@@ -165,20 +200,24 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 add(bench, "loss-graph", 2, n, 0.0, metric, v)
             scatter["exact"].append(sc.exact_scalar)
             scatter["dc"].append(sc.dc_scalar)
+            scatter["fd"].append(fd)
             scatter["net"].append(c.net)
             scatter["resolved"].append(sc.resolved)
             line = (
-                f"{bench:<40} n={n:<5} θ*: dc {sc.dc_scalar:+9.3g} ± {sc.dc_scalar_se:<8.2g} exact "
-                f"{sc.exact_scalar:+9.3g} ({sc.ratio:5.2f}×)  reach: dc {sc.dc_region:+9.3g} exact "
-                f"{sc.exact_region:+9.3g}  fd {fd:+9.3g}  smoothed σ/r "
-                + " ".join(f"{w:g}: {values[f'smoothed_scalar_{w:g}']:+.3g}" for w in c.smoothed)
+                f"{bench:<40} n={n:<5} r={levels[pick].radius:<7.3g} θ*: dc {sc.dc_scalar:+9.3g} ± "
+                f"{sc.dc_scalar_se:<8.2g} exact {sc.exact_scalar:+9.3g} ({sc.ratio:5.2f}×)  reach: dc "
+                f"{sc.dc_region:+9.3g} exact {sc.exact_region:+9.3g}  fd {fd:+9.3g}  smoothed σ/r "
+                + " ".join(f"{w:g}: {values[f'smoothed_scalar_{w:g}']:+.3g}" for w in z.smoothed)
             )
-            if n == field_n[c.net] and np.isfinite(sc.field_spearman):
+            if field_here:  # the field is the sampled slice's, whatever radius stands for θ*
+                exact = c.exact(main.scale, n)
+                rho = compare_slice(main, np.arange(n), exact).field_spearman
+            if field_here and np.isfinite(rho):
                 ok = np.isfinite(exact)
                 cv = float(np.std(exact[ok]) / (abs(np.mean(exact[ok])) + 1e-300))
-                add(bench, "loss-graph", 2, n, 0.0, "field_spearman", sc.field_spearman)
+                add(bench, "loss-graph", 2, n, 0.0, "field_spearman", rho)
                 add(bench, "loss-graph", 2, n, 0.0, "exact_field_cv", cv)
-                line += f"  field Spearman {sc.field_spearman:+.2f} (cv {cv:.2f})"
+                line += f"  field Spearman {rho:+.2f} (cv {cv:.2f})"
             flags = ("" if sc.agrees else "   SIGN MISS") + ("" if sc.covered else "   NOT COVERED")
             progress(line + flags + ("" if sc.resolved else "   unresolved"))
     return scatter
