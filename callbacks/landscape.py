@@ -9,6 +9,11 @@ Contract with the LightningModule (any module, not only ours):
   DataLoader of pairs or dict batches — its first ``n_eval`` examples; use one without shuffling or augmentation),
   else ``trainer.datamodule.eval_subset(n_eval)``; ``n_eval`` caps every form.
 
+Its scalars go to every logger (``landscape/<name>``, with the epoch) and into ``trainer.callback_metrics``, so
+``EarlyStopping(monitor="landscape/lambda_max")`` and ``ModelCheckpoint(monitor=..., save_on_train_epoch_end=True)``
+act on them: the analysis runs in ``on_train_epoch_end``, after validation; list this callback before
+``EarlyStopping`` (Lightning runs ``ModelCheckpoint`` last on its own).
+
 The inputs are checked at ``setup`` (before the first epoch), not at the first analysis. An analysis that fails
 (NaN weights after a divergence, a loss that raises) is reported and logged as ``landscape/failed`` = 1; training
 goes on.
@@ -208,9 +213,12 @@ class LandscapeCallback(pl.Callback):
         self.last = result
         self.done_epochs.append(epoch)
         self.history.append(row)
-        metrics = {f"landscape/{k}": v for k, v in result.scalars.items() if k in LOGGED}
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+        metrics = {f"landscape/{k}": float(v) for k, v in result.scalars.items() if k in LOGGED}
+        # where Lightning acts on them: EarlyStopping/ModelCheckpoint(monitor="landscape/lambda_max"); the values
+        # are the same on every rank (the analysis gathers its rows before it computes them)
+        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
+        for logger in trainer.loggers:  # against the epoch too, as Lightning's own logging does
+            logger.log_metrics({**metrics, "epoch": epoch}, step=trainer.global_step)
 
     @rank_zero_only
     def _write(self, root: Path, result: AnalysisResult, label: str, history: list[dict[str, Any]]) -> None:

@@ -125,3 +125,27 @@ def test_every_hook_is_marked_override_and_exists_in_lightning():
         for name in hooks:
             assert getattr(vars(cls)[name], "__override__", False), f"{cls.__name__}.{name} lacks @override"
             assert hasattr(pl.Callback, name), f"{cls.__name__}.{name} is not a Lightning hook"
+
+
+def test_lightning_acts_on_the_metrics(tmp_path):
+    """The scalars reach ``trainer.callback_metrics``: EarlyStopping stops on one (a threshold any λmax passes:
+    the fit ends after the first analysis), ModelCheckpoint monitors one and records its value; the loggers get
+    them with the epoch."""
+    import csv
+
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    cb = LandscapeCallback(FAST, every_n_epochs=1, n_eval=150, model_attr="net", figures=False)
+    stop = EarlyStopping(monitor="landscape/lambda_max", mode="max", stopping_threshold=-1e9, strict=True,
+                         check_on_train_epoch_end=True)  # fmt: skip
+    best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="landscape/lambda_max", mode="min",
+                           save_on_train_epoch_end=True)  # fmt: skip
+    trainer, _ = fit(tmp_path, cb, epochs=4, extra=[stop, best])
+    assert cb.done_epochs == [0] and trainer.current_epoch == 1 and stop.stopped_epoch == 0
+    lmax = cb.last.scalars["lambda_max"]
+    assert float(trainer.callback_metrics["landscape/lambda_max"]) == pytest.approx(lmax)
+    assert float(best.best_model_score) == pytest.approx(lmax) and best.best_model_path
+    rows = list(csv.DictReader(open(trainer.logger.experiment.metrics_file_path)))
+    logged = [r for r in rows if r.get("landscape/lambda_max")]
+    assert len(logged) == 1 and logged[0]["epoch"] == "0"
+    assert float(logged[0]["landscape/lambda_max"]) == pytest.approx(lmax)
