@@ -72,6 +72,11 @@ def main() -> None:
         print(f"  {key:<18} cheap {c.scalars[key]:+.5g}  full {f.scalars[key]:+.5g}  {'same' if same else 'DIFFER'}")
     print(f"  field Spearman (full only): {f.scalars['field_spearman']:.3f}")
     print(f"  exact field phase: cheap {c.timings['exact_field']:.1f} s, full {f.timings['exact_field']:.1f} s")
+    zoom = c.timings.get("zoom", 0.0)  # the zooms' sampling and estimates (both variants zoom alike)
+    print(
+        f"  read at radius {c.scalars['dc_radius']:g} after {int(c.scalars['n_zoom'])} zoom(s): "
+        f"{zoom:.1f} s, {zoom / min(times['cheap']):.0%} of the default analysis"
+    )
     ratio = min(times["cheap"]) / min(times["full"])
     print(
         f"default analysis / with the field at every sample: {ratio:.2f}x  (goal ≤ 0.40: "

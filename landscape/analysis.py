@@ -24,7 +24,8 @@ from .curvature.slice_geometry import field_curvature, graph_curvature
 from .curvature.zoom import MAX_ZOOM, pick_level, zoom_in
 from .distributed import Comm
 from .evaluation import EvalSubset, activation_numel
-from .files import atomic_write_json
+from .files import atomic_write_csv, atomic_write_json
+from .hessian.blocks import BLOCK_COLUMNS, block_groups, block_spectra, parameter_blocks
 from .hessian.density import SpectralDensity
 from .hessian.krylov_spectrum import estimate_spectrum, extremes_run
 from .hessian.slice_field import SliceField, field_on_ranks
@@ -128,6 +129,10 @@ class AnalysisOptions:
     density_starts: int = _option(2, "SLQ starts of the spectral density (the first is the extremes run; 0: none)")
     density_steps: int = _option(40, "Lanczos steps of each further SLQ start")
     tol: float = _option(1e-4, "relative accuracy of each Hessian eigenvalue (its Lanczos error bound)")
+    hessian_blocks: str = _option(
+        "none",
+        "per-block Hessian λmax, λmin and trace: none, auto (the architecture's stages/layers) or name=regex;...",
+    )
     curvature: bool = _option(True, "the diffusion curvature of the sampled slice and its exact field")
     exact_field: bool = _option(
         False, "the exact slice curvature at every sample too (the field figure and Spearman; slower)"
@@ -177,6 +182,8 @@ class AnalysisOptions:
             bad(f"jackknife subsets must be 0 (none) or up to 100, got {self.jackknife}")
         if not 0 < self.tol < 1:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
+        if self.hessian_blocks != "none":
+            block_groups(self.hessian_blocks)  # raises ValueError naming the bad group
         if self.jackknife == 1 or self.jackknife < 0:
             bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
         if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 1024):
@@ -221,6 +228,7 @@ class AnalysisResult:
     threads: int = 0  # torch CPU threads the analysis ran with
     zoom_levels: list[dict[str, Any]] = field(default_factory=list)  # every reading of θ* (ZoomLevel.record)
     zoom_samples: list[LandscapeSample] = field(default_factory=list)  # the samples of each zoom
+    blocks: list[dict[str, Any]] = field(default_factory=list)  # per-block spectra (BlockSpectrum.record)
 
     @property
     def warnings(self) -> list[str]:
@@ -243,6 +251,7 @@ class AnalysisResult:
             "hessian_hvps": self.hessian_hvps,
             "threads": self.threads,
             "zoom_levels": self.zoom_levels,
+            "hessian_blocks": self.blocks,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
         }
@@ -257,6 +266,8 @@ class AnalysisResult:
             self.surface.save(folder / "surface")
         for level, zoomed in enumerate(self.zoom_samples, start=1):
             zoomed.save(folder / f"zoom{level}")
+        if self.blocks:
+            atomic_write_csv(folder / "blocks.csv", self.blocks, BLOCK_COLUMNS)
         atomic_write_json(folder / "results.json", self.to_dict())
 
     def _field_arrays(self) -> dict[str, np.ndarray]:
@@ -404,6 +415,16 @@ def _analyze(
         result.top_eigenvalues, result.density = est.top, est.density
         result.hessian_hvps = est.n_hvp
         result.hessian_warnings += est.warnings
+        if o.hessian_blocks != "none":
+            blocks = parameter_blocks(model, block_groups(o.hessian_blocks))
+            with hvp_phase(f"Hessian blocks ({len(blocks)}: λmax, λmin and trace of each)"):
+                spectra = block_spectra(
+                    prob, blocks, tol=o.tol, trace_probes=o.trace_samples, trace_rtol=o.trace_rtol, seed=o.seed
+                )
+            result.blocks = [b.record() for b in spectra]
+            result.hessian_hvps["blocks"] = sum(b.n_hvp for b in spectra)
+            result.hessian_warnings += [f"Hessian block {b.block}: λmax/λmin did not converge" for b in spectra
+                                        if not b.converged]  # fmt: skip
         times["hessian"] = time.perf_counter() - t0
         phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {times['hessian']:.1f} s)")
     if prob is not None:

@@ -67,6 +67,15 @@ class DenseNet(nn.Module):
         self.bn = nn.BatchNorm2d(c)
         self.linear = nn.Linear(c, num_classes)
 
+    def parameter_groups(self) -> dict[str, list[str]]:
+        """Hessian blocks (:func:`landscape.hessian.blocks.parameter_blocks`): the stem, each dense block and each
+        transition, the head (final BatchNorm and classifier); name → parameter-name prefixes."""
+        groups: dict[str, list[str]] = {"stem": ["conv1."]}
+        for i, stage in enumerate(self.features):
+            kind = "transition" if isinstance(stage, Transition) else "dense"
+            groups[f"{kind}{i // 2 + 1}"] = [f"features.{i}."]
+        return {**groups, "head": ["bn.", "linear."]}
+
     def forward(self, x):
         out = self.features(self.conv1(x))
         out = F.relu(self.bn(out))

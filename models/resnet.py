@@ -22,6 +22,13 @@ class BasicBlock(nn.Module):
         if skip and (stride != 1 or c_in != c_out):
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
+    def parameter_groups(self) -> dict[str, list[str]]:
+        """Hessian blocks (:func:`landscape.hessian.blocks.parameter_blocks`): the stem, each stage of residual
+        blocks (one width each), the classifier head; name → parameter-name prefixes."""
+        n = len(self.layers) // 3
+        stages = {f"stage{s + 1}": [f"layers.{i}." for i in range(s * n, (s + 1) * n)] for s in range(3)}
+        return {"stem": ["conv1.", "bn1."], **stages, "head": ["linear."]}
+
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -53,6 +60,13 @@ class ResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def parameter_groups(self) -> dict[str, list[str]]:
+        """Hessian blocks (:func:`landscape.hessian.blocks.parameter_blocks`): the stem, each stage of residual
+        blocks (one width each), the classifier head; name → parameter-name prefixes."""
+        n = len(self.layers) // 3
+        stages = {f"stage{s + 1}": [f"layers.{i}." for i in range(s * n, (s + 1) * n)] for s in range(3)}
+        return {"stem": ["conv1.", "bn1."], **stages, "head": ["linear."]}
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))

@@ -144,6 +144,7 @@ def test_analysis_flags_are_generated_from_the_options():
         "--tol": ("1e-3", "tol", 1e-3),
         "--jackknife": ("0", "jackknife", 0),
         "--zoom": ("3", "zoom", 3),
+        "--hessian-blocks": ("auto", "hessian_blocks", "auto"),
         "--dc-t": ("6", "dc_t", 6),
         "--threads": ("1", "threads", 1),
     }

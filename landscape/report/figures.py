@@ -81,7 +81,42 @@ def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = ""
         written.append(_save(field_figure(result, label), folder / "field.png"))
     if result.slice is not None and np.isfinite(result.slice.exact_scalar):
         written.append(_save(agreement_figure(result, label), folder / "agreement.png"))
+    if result.blocks:
+        written.append(_save(blocks_figure(result, label), folder / "blocks.png"))
     return written
+
+
+def blocks_figure(result: AnalysisResult, label: str = ""):
+    """Per-block Hessian spectra (``--hessian-blocks``): each block's λmax and λmin beside the full Hessian's, and
+    each block's trace (± 2 SE) with its share of the full trace, on symmetric-log axes."""
+    rows = result.blocks
+    names = [f"{r['block']}\n({r['n_params']:,})" for r in rows]
+    y = np.arange(len(rows))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.5 * len(rows) + 2.6), sharey=True)
+    a.barh(y - 0.2, [r["lambda_max"] for r in rows], height=0.4, color="C3", label="block λmax")
+    a.barh(y + 0.2, [r["lambda_min"] for r in rows], height=0.4, color="C0", label="block λmin")
+    ends = [r[k] for r in rows for k in ("lambda_max", "lambda_min")]
+    for key, style, word in (("lambda_max", "--", "λmax"), ("lambda_min", ":", "λmin")):
+        if np.isfinite(result.scalars.get(key, np.nan)):
+            a.axvline(result.scalars[key], color="k", ls=style, lw=1.2, label=f"full Hessian {word}")
+            ends.append(result.scalars[key])
+    a.set_xscale("symlog", linthresh=1e-3)
+    a.set_xlim(min(min(ends) * 3, -1e-3), max(max(ends) * 3, 1e-3))  # the full ends inside the frame
+    a.set_xlabel("eigenvalue of the block's Hessian H_bb (loss units per unit² of θ)", fontsize=8)
+    a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4, frameon=False)
+    traces = np.array([r["trace"] for r in rows])
+    b.barh(y, traces, xerr=2 * np.nan_to_num(np.array([r["trace_se"] for r in rows])), color="C2", height=0.6)
+    full = result.scalars.get("trace", np.nan)
+    if np.isfinite(full) and full != 0:
+        for yi, t in zip(y, traces):
+            b.annotate(f"{t / full:.0%}", (t, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
+    b.set_xscale("symlog", linthresh=1e-3)
+    b.set_xlabel("trace of H_bb (± 2 SE; share of the full trace)", fontsize=8)
+    a.set_yticks(y, names, fontsize=8)
+    a.invert_yaxis()
+    fig.suptitle((f"{label}: " if label else "") + "Hessian spectrum per parameter block (parameters)", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def _save(fig, path: Path) -> Path:
