@@ -184,6 +184,8 @@ class AnalysisOptions:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
         if self.hessian_blocks != "none":
             block_groups(self.hessian_blocks)  # raises ValueError naming the bad group
+            if not self.hessian:
+                bad("per-block Hessian spectra need the Hessian: drop --no-hessian or set hessian_blocks='none'")
         if self.jackknife == 1 or self.jackknife < 0:
             bad(f"jackknife needs 0 (none) or ≥ 2 subsets, got {self.jackknife}")
         if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 1024):

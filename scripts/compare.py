@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
     from landscape.files import atomic_write_json
-    from landscape.report.figures import dc_vs_analytic, format_table, skip_panel
+    from landscape.report.figures import blocks_panel, dc_vs_analytic, format_table, skip_panel
     from landscape.report.writing import clear_stale, write_analysis, write_summary
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         fail(f"--depth must be 6n+2 (20, 32, 44, 56, 110), got {args.depth}")
     opts = options_from(args)
     out = output_folder(args.out)
-    clear_stale([out / f for f in ("comparison.csv", "comparison.json", "skip_vs_noskip.png", "dc_vs_analytic.png")])
+    owned = ("comparison.csv", "comparison.json", "skip_vs_noskip.png", "dc_vs_analytic.png")
+    owned += ("blocks_skip_vs_noskip.png",)
+    clear_stale([out / f for f in owned])
     splits, data = load_eval_data(args)
     t0 = time.perf_counter()
     rows, results = [], {}
@@ -78,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append(summary_row(str(ck), describe(cfg_loaded), result))
         results[label] = result
     skip_panel(results["skip"], results["noskip"], out / "skip_vs_noskip.png", f"ResNet-{args.depth} on {args.data}")
+    if results["skip"].blocks and results["noskip"].blocks:
+        blocks_panel(results["skip"], results["noskip"], out / "blocks_skip_vs_noskip.png",
+                     f"ResNet-{args.depth} on {args.data}: Hessian spectrum per stage")  # fmt: skip
     write_summary(out / "comparison.csv", rows, SUMMARY_COLUMNS)
     dc_vs_analytic(rows, out / "dc_vs_analytic.png")
     atomic_write_json(out / "comparison.json", {k: r.to_dict() for k, r in results.items()})

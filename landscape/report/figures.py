@@ -331,3 +331,29 @@ def skip_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, t
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(fig, path)
+
+
+def blocks_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, title: str = "") -> None:
+    """Per-block Hessian spectra of the two models side by side (``--hessian-blocks``): λmax, λmin and the trace of
+    each block's Hessian, grouped by block, on symmetric-log axes."""
+    names = list(dict.fromkeys([b["block"] for b in skip.blocks] + [b["block"] for b in noskip.blocks]))
+    pairs = (("with skips", skip), ("without skips", noskip))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    x = np.arange(len(names))
+    for ax, key, word in zip(axes, ("lambda_max", "lambda_min", "trace"), ("λmax", "λmin", "trace")):
+        values = []
+        for i, (label, r) in enumerate(pairs):
+            by = {b["block"]: b[key] for b in r.blocks}
+            vals = np.array([by.get(n, np.nan) for n in names], dtype=float)
+            values.extend(vals[np.isfinite(vals)])
+            ax.bar(x + (i - 0.5) * 0.4, np.nan_to_num(vals), 0.4, label=label)
+        symlog_axis(ax, "y", values, margin=1.3)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(x, names, rotation=25, fontsize=8)
+        ax.set_xlabel("parameter block", fontsize=8)
+        ax.set_ylabel(f"{word} of the block's Hessian (symmetric log scale)", fontsize=8)
+        ax.set_title(f"{word} per block", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, path)
