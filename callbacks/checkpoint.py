@@ -61,10 +61,15 @@ class LastCheckpoint(Checkpoint):
         if trainer.sanity_checking or trainer.fast_dev_run:
             return
         partial = self.path.with_name(f".{self.path.name}.partial")
-        trainer.save_checkpoint(partial, weights_only=False)  # collective: every rank calls it, rank zero writes
-        if trainer.is_global_zero:
-            os.chmod(partial, 0o666 & ~current_umask())
-            os.replace(partial, self.path)
+        try:
+            trainer.save_checkpoint(partial, weights_only=False)  # collective: every rank calls it, rank zero writes
+            if trainer.is_global_zero:
+                os.chmod(partial, 0o666 & ~current_umask())
+                os.replace(partial, self.path)
+        except OSError as exc:  # a full or read-only disk: no partial file left, the last complete one kept
+            if trainer.is_global_zero:
+                partial.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         trainer.strategy.barrier("last checkpoint")
 
 

@@ -17,6 +17,7 @@ from .common import (
     options_from_args,
     output_folder,
     positive_int,
+    write_error,
 )
 
 DESCRIPTION = "Analyse checkpoints: loss landscape, diffusion curvature, Hessian spectrum; writes summary.csv."
@@ -147,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
         except (CheckpointError, RankFailure, ValueError, RuntimeError, ArithmeticError) as exc:
             if comm.is_zero:
                 error_line(f"{ck}: {exc}" if str(ck) not in str(exc) else str(exc))
+            failures += 1
+            continue
+        except OSError as exc:  # its folder could not be written (disk full, read-only): the others go on
+            error_line(f"{ck}: {write_error(exc, out / name)}")
             failures += 1
             continue
         if comm.is_zero:

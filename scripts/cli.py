@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from .common import release_output_locks
+from .common import release_output_locks, write_error
 
 SUBCOMMANDS = {
     "train": "scripts.train",
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return 143 if sigterm else 130
+    except OSError as exc:  # a full or read-only disk: one line, and what was written is complete or absent
+        print(f"landscape: error: {args.command}: {write_error(exc)}", file=sys.stderr, flush=True)
+        return 1
     finally:
         release_output_locks()
         if main_thread:

@@ -30,6 +30,14 @@ def error_line(message: str) -> None:
     print(f"landscape: error: {one_line(message)}", file=sys.stderr, flush=True)
 
 
+def write_error(exc: OSError, target: str | Path | None = None) -> str:
+    """A failed write in words: what could not be written (the file, else ``target``) and why, and the fix (disk
+    full, quota, read-only)."""
+    where = exc.filename or target
+    what = f" {where}" if where else ""
+    return f"could not write{what}: {exc.strerror or exc}; free some space or choose another --out"
+
+
 def output_folder(text: str) -> Path:
     """--out: a folder that exists or can be created, and can be written to; one error line otherwise."""
     path = Path(text)

@@ -384,3 +384,84 @@ def test_html_without_a_surface_to_draw_is_refused_not_silently_skipped(tmp_path
         cli.main(["analyze", str(ckpt), "--out", str(tmp_path / "o"), *QUICK, "--html", *extra])
     assert exc.value.code == 2 and "--html draws the 2-D loss surface" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def _full_disk_under(monkeypatch, folder: Path, names: tuple[str, ...] = ()) -> None:
+    """Every atomic write under ``folder`` (of the files named ``names``, or of every file) fails as a full disk
+    does (ENOSPC when its temporary file is created), wherever the machine cannot mount a small filesystem."""
+    import errno
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, prefix=None, **kwargs):
+        hit = dir is not None and Path(dir).resolve().is_relative_to(folder.resolve())
+        if hit and (not names or any(str(prefix).startswith(f".{n}.") for n in names)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, dir=dir, prefix=prefix, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+def test_a_full_disk_fails_each_checkpoint_with_one_line_and_leaves_nothing(tmp_path, ckpt, capsys, monkeypatch):
+    """No checkpoint's folder can be written: one line each naming the folder and the fix, no traceback, exit 2,
+    and nothing left in --out (no staging folder, no half-written file)."""
+    out = tmp_path / "out"
+    _full_disk_under(monkeypatch, out)
+    assert cli.main(["analyze", str(ckpt), str(ckpt), "--out", str(out), *QUICK]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("No space left on device" in line and "free some space" in line for line in err[:2])
+    assert str(out / "last") in err[0] and "2 of 2" in err[-1]
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_full_disk_at_the_summary_is_one_line_and_exit_1(tmp_path, ckpt, capsys, monkeypatch):
+    """The checkpoints' folders are written (complete, results.json last); summary.csv cannot be: one line, exit 1,
+    no summary.csv and no temporary file beside them."""
+    out = tmp_path / "out"
+    _full_disk_under(monkeypatch, out, names=("summary.csv",))
+    assert cli.main(["analyze", str(ckpt), "--out", str(out), *QUICK]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("landscape: error: analyze: could not write") and "space" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["last"] and (out / "last" / "results.json").is_file()
+
+
+def test_a_full_disk_during_training_keeps_the_last_complete_checkpoint(tmp_path, capsys, monkeypatch):
+    """The epoch-1 checkpoint cannot be written: one line naming last.ckpt, exit 1; the epoch-0 checkpoint stays
+    whole and loads, and no .partial file is left (it used to be)."""
+    import pytorch_lightning as pl
+
+    real, calls = pl.Trainer.save_checkpoint, []
+
+    def save(trainer, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            Path(path).write_bytes(b"half")  # what a copy cut short by the full disk leaves
+            raise OSError(28, "No space left on device")
+        return real(trainer, path, *args, **kwargs)
+
+    monkeypatch.setattr(pl.Trainer, "save_checkpoint", save)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--widths", "8", "--epochs", "2", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"landscape: error: train: could not write {out / 'checkpoints' / 'last.ckpt'}: No space left "
+                       "on device; free some space or choose another --out")  # fmt: skip
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+
+
+def test_a_real_full_filesystem(tmp_path, ckpt, capsys):
+    """The same on a real 64 KiB tmpfs, where this machine lets the test mount one (root): every checkpoint gets
+    its line, exit 2, nothing half-written stays. The injected tests above cover machines that cannot mount."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the injected full-disk tests cover it")
+    try:
+        assert cli.main(["analyze", str(ckpt), str(ckpt), "--out", str(small / "out"), *QUICK]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 3 and all("No space left on device" in line for line in err[:2])
+        assert [p.name for p in (small / "out").iterdir()] == []
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
