@@ -42,7 +42,7 @@ def main() -> None:
     cores = usable_cores()
 
     def timed(threads):
-        return best_time(lambda: analyze_model(model, data, AnalysisOptions(threads=threads)), a.repeat)
+        return best_time(lambda: analyze_model(model, data, options=AnalysisOptions(threads=threads)), a.repeat)
 
     for busy in (True, False):
         stop = mp.Event()

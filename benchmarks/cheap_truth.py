@@ -63,7 +63,7 @@ def main() -> None:
         for name, o in (("full", full), ("cheap", cheap)) if r % 2 == 0 else (("cheap", cheap), ("full", full)):
             load = os.getloadavg()[0]
             t0 = time.perf_counter()
-            results[name] = analyze_model(model, data, o)
+            results[name] = analyze_model(model, data, options=o)
             times[name].append(time.perf_counter() - t0)
             print(f"round {r + 1} {name:<6} {times[name][-1]:7.1f} s  (load average {load:.2f})", flush=True)
     c, f = results["cheap"], results["full"]

@@ -101,7 +101,15 @@ def main() -> None:
     small = HessianProblem(model, data.head(128))
     run = extremes_run(small, max(o.top_k, 1), 1, tol=o.tol, seed=o.seed)
     estimate_spectrum(
-        small, o.top_k, o.tol, o.density_starts, o.density_steps, o.trace_samples, o.trace_rtol, o.seed, run
+        small,
+        top_k=o.top_k,
+        tol=o.tol,
+        density_starts=o.density_starts,
+        density_steps=o.density_steps,
+        trace_probes=o.trace_samples,
+        trace_rtol=o.trace_rtol,
+        seed=o.seed,
+        run=run,
     )
     n_hvp = small.n_hvp
     prob = HessianProblem(model, data)

@@ -109,7 +109,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    r = analyze_model(gmodel, gdata, opts, progress=False)
+    r = analyze_model(gmodel, gdata, options=opts, progress=False)
     sync()
     total = time.perf_counter() - t0
     peak = f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if dev.type == "cuda" else ""

@@ -204,7 +204,7 @@ class LandscapeCallback(pl.Callback):
         label = f"{type(net).__name__}, epoch {epoch}"
         with torch.inference_mode(False), torch.enable_grad():
             result = seeded(lambda: analyze_model(
-                net, data, self.options, loss_fn, progress=self.progress, comm=comm, label=label
+                net, data, options=self.options, loss_fn=loss_fn, progress=self.progress, comm=comm, label=label
             ))  # fmt: skip
         # a write error on rank zero must stop every rank, not leave the others waiting in the next collective
         root = self._root(trainer) / f"epoch={epoch}"

@@ -297,6 +297,7 @@ class AnalysisResult:
 def analyze_model(
     model: nn.Module,
     data: EvalSubset,
+    *,
     options: AnalysisOptions | None = None,
     loss_fn: Callable = cross_entropy,
     progress: bool = False,
@@ -323,117 +324,150 @@ def analyze_model(
     return result
 
 
-def _analyze(
-    model: nn.Module, data: EvalSubset, o: AnalysisOptions, loss_fn: Callable, progress: bool, comm: Comm, label: str
-) -> AnalysisResult:
-    progress = progress and comm.is_zero
-    bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in model.parameters())
-    if bad:
-        raise ValueError(f"{bad} weights are NaN or infinite (training diverged); analyse an earlier checkpoint")
-    tag = f"{label}: " if label else ""
+@dataclass
+class _Run:
+    """One analysis in progress: its inputs, the Hessian problem its phases share, and their timings."""
 
-    def phase(text: str) -> None:
-        if progress:
-            print(f"{tag}{text}", file=sys.stderr, flush=True)
+    model: nn.Module
+    data: EvalSubset
+    o: AnalysisOptions
+    loss_fn: Callable
+    comm: Comm
+    progress: bool
+    tag: str
+    prob: HessianProblem | None = None
+    times: dict[str, float] = field(default_factory=dict)
+
+    def phase(self, text: str) -> None:
+        if self.progress:
+            print(f"{self.tag}{text}", file=sys.stderr, flush=True)
 
     @contextmanager
-    def hvp_phase(text: str, total: int | None = None) -> Iterator[None]:
+    def hvp_phase(self, text: str, total: int | None = None) -> Iterator[None]:
         """A progress bar counting this phase's Hessian-vector products (rate, and an ETA when ``total`` is
         known: the trace's probes, the density's steps; Lanczos stops at its own tolerance)."""
-        with tqdm(total=total, desc=f"{tag}{text}", unit="HVP", disable=not progress, leave=True) as bar:
-            assert prob is not None
-            prob.progress = bar
+        with tqdm(total=total, desc=f"{self.tag}{text}", unit="HVP", disable=not self.progress, leave=True) as bar:
+            assert self.prob is not None
+            self.prob.progress = bar
             try:
                 yield
             finally:
-                prob.progress = None
+                self.prob.progress = None
 
-    times: dict[str, float] = {}
-    t0 = time.perf_counter()
-    prob = HessianProblem(model, data, loss_fn, comm=comm) if (o.hessian or o.directions in EIGEN_DIRECTIONS) else None
+
+def _analyze(
+    model: nn.Module, data: EvalSubset, o: AnalysisOptions, loss_fn: Callable, progress: bool, comm: Comm, label: str
+) -> AnalysisResult:
+    """The phases in order: directions, radius, sampling, the slice's curvature, the Hessian spectrum."""
+    bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in model.parameters())
+    if bad:
+        raise ValueError(f"{bad} weights are NaN or infinite (training diverged); analyse an earlier checkpoint")
+    run = _Run(model, data, o, loss_fn, comm, progress and comm.is_zero, f"{label}: " if label else "")
+    if o.hessian or o.directions in EIGEN_DIRECTIONS:
+        run.prob = HessianProblem(model, data, loss_fn, comm=comm)
     s: dict[str, float] = {}
-    eig_values: list[float] = []
-    run = None  # the Lanczos run that the spectrum shares with the eigenvector directions
-    direction_warning = ""
-    if o.directions in EIGEN_DIRECTIONS:
-        assert prob is not None
-        with hvp_phase(f"Hessian eigenvectors ({o.directions}, Lanczos)"):
-            eig = eigen_directions(
-                prob, o.directions, o.k, tol=o.tol, seed=o.seed, spectrum_top_k=o.top_k if o.hessian else None
-            )
-        run = eig.run
-        D = make_directions(model, "hessian", o.k, eigenvectors=eig.eigenvectors)
-        eig_values = eig.eigenvalues.tolist()
-        if o.directions == "hessian-mixed":  # both ends of the spectrum are known (the spectrum refines them)
-            s["lambda_max"], s["lambda_min"] = max(eig_values), min(eig_values)
-        if not eig.converged:
-            direction_warning = "the Hessian eigenvector directions did not converge to tol in the Lanczos step limit"
-        times["hessian_directions"] = time.perf_counter() - t0
-    else:
-        D = make_directions(model, o.directions, o.k, seed=o.seed)
-        # the filter norms are reductions whose rounding depends on the thread count: rank zero's directions for all
-        D.matrix = comm.share(D.matrix)
-    radius_rule: dict[str, Any] = {}
-    if o.radius is None:
-        phase(f"choosing the radius (loss ×{o.radius_rise:g} along the directions)")
-        r, radius_rule = auto_radius(model, data, D, loss_fn, o.radius_rise)
-        o = replace(o, radius=float(comm.share(torch.tensor([r], dtype=torch.float64))[0]))
-    t0 = time.perf_counter()
-    sample = sample_on_ranks(
-        comm, model, data, D, o.coordinates(), loss_fn, progress=progress, desc=f"{tag}sampling the slice"
-    )
-    surface = None
-    if o.grid_points and o.k == 2:
-        pts = grid(o.radius, o.grid_points, 2)
-        surface = sample_on_ranks(comm, model, data, D, pts, loss_fn, progress=progress, desc=f"{tag}surface grid")
-    times["sampling"] = time.perf_counter() - t0
+    D, eig_values, krylov, warnings = _directions(run, s)
+    radius_rule = _choose_radius(run, D)
+    sample, surface = _sample(run, D)
     s.update(
         loss_center=sample.center_loss,
         acc_center=float(sample.accuracies[0]),
         n_points=float(len(sample.losses)),
         n_nonfinite=float(sample.n_nonfinite),
+        radius=float(run.o.radius or 0.0),
     )
-    s["radius"] = float(o.radius)
-    result = AnalysisResult(s, asdict(o), sample, surface, timings=times, world_size=comm.world_size)
+    result = AnalysisResult(s, asdict(run.o), sample, surface, timings=run.times, world_size=comm.world_size)
     result.radius_rule = radius_rule
     result.direction_eigenvalues = eig_values
-    result.hessian_warnings = [direction_warning] if direction_warning else []
-    if o.curvature:
-        _slice_curvature(result, model, data, D, loss_fn, o, comm, progress, tag)
-    if o.hessian and not sample.finite[0]:
+    result.hessian_warnings = warnings
+    if run.o.curvature:
+        _slice_curvature(result, model, data, D, loss_fn, run.o, comm, run.progress, run.tag)
+    if run.o.hessian and not sample.finite[0]:
         result.hessian_skipped = "the loss at the trained point is not finite: no Hessian spectrum"
-    elif o.hessian:
-        assert prob is not None
-        t0 = time.perf_counter()
-        if run is None:
-            with hvp_phase(f"Hessian λmax, top {o.top_k}, λmin (one Lanczos run)"):
-                run = extremes_run(prob, max(o.top_k, 1), 1, tol=o.tol, seed=o.seed)
-        more = max(o.density_starts - 1, 0) * o.density_steps + o.trace_samples
-        with hvp_phase("Hessian density (SLQ) and trace (deflated Hutchinson)", more):
-            est = estimate_spectrum(
-                prob, o.top_k, o.tol, o.density_starts, o.density_steps, o.trace_samples, o.trace_rtol, o.seed, run
-            )
-        s.update(lambda_max=est.lambda_max, lambda_min=est.lambda_min, trace=est.trace, trace_se=est.trace_se)
-        result.top_eigenvalues, result.density = est.top, est.density
-        result.hessian_hvps = est.n_hvp
-        result.hessian_warnings += est.warnings
-        if o.hessian_blocks != "none":
-            blocks = parameter_blocks(model, block_groups(o.hessian_blocks))
-            with hvp_phase(f"Hessian blocks ({len(blocks)}: λmax, λmin and trace of each)"):
-                spectra = block_spectra(
-                    prob, blocks, tol=o.tol, trace_probes=o.trace_samples, trace_rtol=o.trace_rtol, seed=o.seed
-                )
-            result.blocks = [b.record() for b in spectra]
-            result.hessian_hvps["blocks"] = sum(b.n_hvp for b in spectra)
-            result.hessian_warnings += [f"Hessian block {b.block}: λmax/λmin did not converge" for b in spectra
-                                        if not b.converged]  # fmt: skip
-        times["hessian"] = time.perf_counter() - t0
-        phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {times['hessian']:.1f} s)")
-    if prob is not None:
-        s["n_hvp"] = float(prob.n_hvp)
-        result.hessian_path = prob.path
-        prob.release()
+    elif run.o.hessian:
+        _spectrum(run, result, krylov)
+    if run.prob is not None:
+        s["n_hvp"] = float(run.prob.n_hvp)
+        result.hessian_path = run.prob.path
+        run.prob.release()
     return result
+
+
+def _directions(run: _Run, s: dict[str, float]):
+    """The slice's directions (SPEC §2): seeded random ones, shared from rank zero, or Hessian eigenvectors (whose
+    Lanczos run the spectrum reuses); returns them, the eigenvalues, that run and any warning."""
+    o, t0 = run.o, time.perf_counter()
+    if o.directions not in EIGEN_DIRECTIONS:
+        D = make_directions(run.model, o.directions, o.k, seed=o.seed)
+        # the filter norms are reductions whose rounding depends on the thread count: rank zero's directions for all
+        D.matrix = run.comm.share(D.matrix)
+        return D, [], None, []
+    assert run.prob is not None
+    with run.hvp_phase(f"Hessian eigenvectors ({o.directions}, Lanczos)"):
+        top_k = o.top_k if o.hessian else None
+        eig = eigen_directions(run.prob, o.directions, o.k, tol=o.tol, seed=o.seed, spectrum_top_k=top_k)
+    values = eig.eigenvalues.tolist()
+    if o.directions == "hessian-mixed":  # both ends of the spectrum are known (the spectrum refines them)
+        s["lambda_max"], s["lambda_min"] = max(values), min(values)
+    run.times["hessian_directions"] = time.perf_counter() - t0
+    warning = "the Hessian eigenvector directions did not converge to tol in the Lanczos step limit"
+    D = make_directions(run.model, "hessian", o.k, eigenvectors=eig.eigenvectors)
+    return D, values, eig.run, [] if eig.converged else [warning]
+
+
+def _choose_radius(run: _Run, D) -> dict[str, Any]:
+    """``--radius auto``: the radius at which the loss rises by ``radius_rise`` (rank zero's, shared); the rule."""
+    if run.o.radius is not None:
+        return {}
+    run.phase(f"choosing the radius (loss ×{run.o.radius_rise:g} along the directions)")
+    r, rule = auto_radius(run.model, run.data, D, run.loss_fn, run.o.radius_rise)
+    run.o = replace(run.o, radius=float(run.comm.share(torch.tensor([r], dtype=torch.float64))[0]))
+    return rule
+
+
+def _sample(run: _Run, D) -> tuple[LandscapeSample, LandscapeSample | None]:
+    """The slice's samples and, for k = 2, the surface grid."""
+    o, t0 = run.o, time.perf_counter()
+    assert o.radius is not None
+    sample = sample_on_ranks(run.comm, run.model, run.data, D, o.coordinates(), run.loss_fn, progress=run.progress,
+                             desc=f"{run.tag}sampling the slice")  # fmt: skip
+    surface = None
+    if o.grid_points and o.k == 2:
+        pts = grid(o.radius, o.grid_points, 2)
+        surface = sample_on_ranks(run.comm, run.model, run.data, D, pts, run.loss_fn, progress=run.progress,
+                                  desc=f"{run.tag}surface grid")  # fmt: skip
+    run.times["sampling"] = time.perf_counter() - t0
+    return sample, surface
+
+
+def _spectrum(run: _Run, result: AnalysisResult, krylov) -> None:
+    """λmax, the top-k, λmin, trace and density from one Krylov budget (reusing the directions' run), and the
+    per-block spectra when asked (SPEC §7)."""
+    o, prob, t0 = run.o, run.prob, time.perf_counter()
+    assert prob is not None
+    if krylov is None:
+        with run.hvp_phase(f"Hessian λmax, top {o.top_k}, λmin (one Lanczos run)"):
+            krylov = extremes_run(prob, max(o.top_k, 1), 1, tol=o.tol, seed=o.seed)
+    more = max(o.density_starts - 1, 0) * o.density_steps + o.trace_samples
+    with run.hvp_phase("Hessian density (SLQ) and trace (deflated Hutchinson)", more):
+        est = estimate_spectrum(prob, top_k=o.top_k, tol=o.tol, density_starts=o.density_starts,
+                                density_steps=o.density_steps, trace_probes=o.trace_samples,
+                                trace_rtol=o.trace_rtol, seed=o.seed, run=krylov)  # fmt: skip
+    result.scalars.update(lambda_max=est.lambda_max, lambda_min=est.lambda_min, trace=est.trace, trace_se=est.trace_se)
+    result.top_eigenvalues, result.density = est.top, est.density
+    result.hessian_hvps = est.n_hvp
+    result.hessian_warnings += est.warnings
+    if o.hessian_blocks != "none":
+        blocks = parameter_blocks(run.model, block_groups(o.hessian_blocks))
+        with run.hvp_phase(f"Hessian blocks ({len(blocks)}: λmax, λmin and trace of each)"):
+            spectra = block_spectra(prob, blocks, tol=o.tol, trace_probes=o.trace_samples, trace_rtol=o.trace_rtol,
+                                    seed=o.seed)  # fmt: skip
+        result.blocks = [b.record() for b in spectra]
+        result.hessian_hvps["blocks"] = sum(b.n_hvp for b in spectra)
+        result.hessian_warnings += [f"Hessian block {b.block}: λmax/λmin did not converge" for b in spectra
+                                    if not b.converged]  # fmt: skip
+    run.times["hessian"] = time.perf_counter() - t0
+    run.phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {run.times['hessian']:.1f} s)")
 
 
 def _slice_curvature(

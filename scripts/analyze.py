@@ -186,6 +186,6 @@ def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = 
     from landscape.analysis import analyze_model
     from landscape.report.writing import write_analysis
 
-    result = analyze_model(net, data, opts, progress=not quiet, comm=comm, label=label)
+    result = analyze_model(net, data, options=opts, progress=not quiet, comm=comm, label=label)
     comm.run("writing the results", lambda: write_analysis(result, folder, label, html=html) if comm.is_zero else None)
     return result

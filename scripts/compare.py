@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             fail(f"{ck}: is {describe(cfg_loaded)}, expected {'with' if skip else 'without'} skip connections")
         name = f"{describe(cfg_loaded)} ({label})"
         try:
-            result = analyze_model(net, data, opts, progress=not args.quiet, label=name)
+            result = analyze_model(net, data, options=opts, progress=not args.quiet, label=name)
             write_analysis(result, out / label / "analysis", name, html=args.html)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             fail(f"{ck}: {exc}")

@@ -78,7 +78,7 @@ def analyze_worker(rank: int, out: str, fail: str | None) -> None:
     folder = Path(out)
     options = replace(OPTIONS, curvature=False) if fail == "hessian" else OPTIONS
     try:
-        result = analyze_model(model, data, options, loss_fn, comm=comm)
+        result = analyze_model(model, data, options=options, loss_fn=loss_fn, comm=comm)
     except RankFailure as exc:
         (folder / f"error{rank}.txt").write_text(str(exc))
         return

@@ -155,5 +155,5 @@ def test_analysis_with_the_fewest_samples_still_reads_curvature():
     from .references import digits_subset, small_mlp
 
     o = AnalysisOptions(n_samples=20, grid_points=5, trace_samples=4, top_k=2, density_starts=1, density_steps=8)
-    r = analyze_model(small_mlp(double=False), digits_subset(200, double=False), o, cross_entropy)
+    r = analyze_model(small_mlp(double=False), digits_subset(200, double=False), options=o, loss_fn=cross_entropy)
     assert np.isfinite(r.scalars["dc_comparison"])

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_two_ranks_equal_one(tmp_path):
     spawn(analyze_worker, 2, str(tmp_path), None)
     model, data = problem()
-    ref = analyze_model(model, data, OPTIONS)
+    ref = analyze_model(model, data, options=OPTIONS)
     got = LandscapeSample.load(tmp_path / "result" / "sample")
     np.testing.assert_array_equal(got.indices, np.arange(len(ref.sample.losses)))
     np.testing.assert_allclose(got.coords, ref.sample.coords, rtol=0, atol=0)
@@ -77,7 +77,7 @@ def test_lightning_ddp_callback_equals_single_process(tmp_path):
     dm = ImageDataModule("digits")
     module = Classifier(model_config("mlp", dm.input_shape, dm.num_classes))
     module.model.load_state_dict(torch.load(tmp_path / "final.pt", weights_only=True))
-    ref = analyze_model(module.model, dm.eval_subset(ddp_fit.N_EVAL), ddp_fit.OPTIONS, module.loss_fn)
+    ref = analyze_model(module.model, dm.eval_subset(ddp_fit.N_EVAL), options=ddp_fit.OPTIONS, loss_fn=module.loss_fn)
     got = LandscapeSample.load(folder / "sample")
     np.testing.assert_allclose(got.losses, ref.sample.losses, rtol=1e-6, atol=1e-7)
     saved = json.loads((folder / "results.json").read_text())

@@ -134,7 +134,7 @@ def test_interactive_surface_is_standalone(tmp_path):
 
     net = build_model(model_config("mlp", (1, 8, 8), 10, widths=[8]))
     opts = AnalysisOptions(n_samples=40, grid_points=5, hessian=False, jackknife=0)
-    result = analyze_model(net, ImageDataModule("digits").eval_subset(100), opts)
+    result = analyze_model(net, ImageDataModule("digits").eval_subset(100), options=opts)
     path = surface_html(result, tmp_path / "surface.html", "tiny")
     html = path.read_text()
     assert not re.findall(r"<script[^>]+src=", html)  # the JavaScript is embedded: opens with no network
@@ -171,5 +171,5 @@ def test_thread_choice_and_restore():
     assert torch.get_num_threads() == before
     net = build_model(model_config("mlp", (1, 8, 8), 10, widths=[8]))
     opts = AnalysisOptions(n_samples=30, grid_points=0, hessian=False, jackknife=0)
-    result = analyze_model(net, ImageDataModule("digits").eval_subset(50), opts)
+    result = analyze_model(net, ImageDataModule("digits").eval_subset(50), options=opts)
     assert result.threads == 1 and torch.get_num_threads() == before  # the caller's setting comes back

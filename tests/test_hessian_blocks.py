@@ -112,7 +112,7 @@ def test_an_analysis_writes_the_block_spectra_and_their_figure(tmp_path):
 
     model, data = small_mlp(), digits_subset(200)
     o = AnalysisOptions(hessian_blocks="auto", curvature=False, grid_points=0, density_starts=0, tol=1e-6)
-    r = analyze_model(model, data, o)
+    r = analyze_model(model, data, options=o)
     assert [b["block"] for b in r.blocks] == ["1", "3"]
     for b in r.blocks:
         assert r.scalars["lambda_min"] - 1e-6 <= b["lambda_min"] <= b["lambda_max"] <= r.scalars["lambda_max"] + 1e-6

@@ -177,7 +177,7 @@ def test_truth_rows_are_the_reach_draws_or_every_sample():
 def test_mixed_hessian_directions_give_a_saddle_slice_read_right(mlp, tmp_path):
     model, data = mlp
     o = AnalysisOptions(directions="hessian-mixed", n_samples=200, radius=0.3, **FAST)
-    r = analyze_model(model, data, o)
+    r = analyze_model(model, data, options=o)
     lmax, lmin, _ = extreme_eigenvalues(HessianProblem(model, data), tol=1e-6)
     np.testing.assert_allclose(sorted(r.direction_eigenvalues, reverse=True), [lmax, lmin], rtol=1e-3, atol=1e-4)
     assert lmin < 0 and r.scalars["analytic_scalar"] < 0  # a saddle slice
@@ -197,10 +197,10 @@ def test_exact_field_option_gives_the_whole_field_and_its_figures(mlp, tmp_path)
 
     model, data = mlp
     o = AnalysisOptions(n_samples=200, radius=0.3, hessian=False, exact_field=True, **FAST)
-    full = analyze_model(model, data, o)
+    full = analyze_model(model, data, options=o)
     assert np.isfinite(full.slice.exact_field).all() and full.slice.dc_field is not None
     assert np.isfinite(full.scalars["field_spearman"])
-    cheap = analyze_model(model, data, replace(o, exact_field=False))
+    cheap = analyze_model(model, data, options=replace(o, exact_field=False))
     assert 2 <= np.isfinite(cheap.slice.exact_field).sum() <= 1 + REACH_POINTS and cheap.slice.dc_field is None
     for key in ("dc_scalar", "dc_scalar_se", "analytic_scalar", "dc_region", "analytic_region"):
         assert cheap.scalars[key] == pytest.approx(full.scalars[key], rel=1e-9), key
@@ -213,7 +213,7 @@ def test_exact_field_option_gives_the_whole_field_and_its_figures(mlp, tmp_path)
 def test_three_directions_and_other_schemes(mlp, scheme):
     model, data = mlp
     o = AnalysisOptions(k=3, scheme=scheme, n_samples=216, radius=0.3, hessian=False, **FAST)
-    r = analyze_model(model, data, o)
+    r = analyze_model(model, data, options=o)
     assert r.sample.coords.shape[1] == 3 and np.isfinite(r.scalars["dc_scalar"])
     assert r.scalars["dc_sign_agrees"] == 1.0
 

@@ -103,9 +103,9 @@ def test_an_analysis_zooms_in_on_a_saddle_slice_read_wrong_at_its_radius(tmp_pat
 
     model, data = small_mlp(), digits_subset(200)
     fast = dict(grid_points=0, hessian=False, jackknife=4, directions="hessian-mixed", n_samples=200, radius=3.0)
-    plain = analyze_model(model, data, AnalysisOptions(zoom=0, **fast))
+    plain = analyze_model(model, data, options=AnalysisOptions(zoom=0, **fast))
     assert plain.scalars["dc_resolved"] == 0 and plain.scalars["n_zoom"] == 0
-    r = analyze_model(model, data, AnalysisOptions(**fast))
+    r = analyze_model(model, data, options=AnalysisOptions(**fast))
     s = r.scalars
     assert s["n_zoom"] == 2 and s["dc_radius"] == pytest.approx(3.0 / ZOOM_FACTOR**2)
     assert s["dc_resolved"] == 1 and s["analytic_scalar"] < 0

@@ -165,7 +165,8 @@ def block_spectra(
         start = problem.n_hvp
         sub = BlockProblem(problem, block)
         run = extremes_run(sub, 1, 1, tol, seed, zero_floor=ZERO_FLOOR)
-        est = estimate_spectrum(sub, 1, tol, 0, 2, trace_probes, trace_rtol, seed, run)
+        est = estimate_spectrum(sub, top_k=1, tol=tol, density_starts=0, trace_probes=trace_probes,
+                                trace_rtol=trace_rtol, seed=seed, run=run)  # fmt: skip
         out.append(
             BlockSpectrum(
                 block=block.name,

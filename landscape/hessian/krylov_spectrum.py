@@ -145,6 +145,7 @@ class SpectrumEstimate:
 
 def estimate_spectrum(
     problem: Any,
+    *,
     top_k: int = 5,
     tol: float = 1e-4,
     density_starts: int = 2,
