@@ -22,7 +22,6 @@ goes on.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 from typing_extensions import override
@@ -46,6 +45,7 @@ from landscape.analysis import (
 )
 from landscape.distributed import current_comm
 from landscape.evaluation import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
+from landscape.exceptions import LandscapeWarning
 from landscape.files import atomic_write_csv
 from landscape.losses import cross_entropy
 from landscape.report.history import HISTORY_COLUMNS, history_row
@@ -163,7 +163,7 @@ class LandscapeCallback(pl.Callback):
                 try:
                     write_history(self.history, root, type(self._network(pl_module)).__name__)
                 except OSError as exc:  # a full or read-only disk must not turn a finished fit into a crash
-                    print(f"landscape: history figure not written: {exc}", file=sys.stderr, flush=True)
+                    rank_zero_warn(f"landscape: history figure not written: {exc}", category=LandscapeWarning)
 
     def _root(self, trainer: pl.Trainer) -> Path:
         """``log_dir/dirname``; call it on every rank (``trainer.log_dir`` is a collective under DDP)."""
@@ -185,10 +185,9 @@ class LandscapeCallback(pl.Callback):
                 self._analyse(trainer, pl_module, epoch)
         except Exception as exc:  # RankFailure on every rank when one rank failed (DDP); never BaseException
             self.failed_epochs.append(epoch)
-            if trainer.is_global_zero:
-                print(
-                    f"landscape: epoch {epoch}: analysis failed, training goes on: {exc}", file=sys.stderr, flush=True
-                )
+            rank_zero_warn(
+                f"landscape: epoch {epoch}: analysis failed, training goes on: {exc}", category=LandscapeWarning
+            )
             for logger in trainer.loggers:
                 logger.log_metrics({"landscape/failed": 1.0}, step=trainer.global_step)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from .curvature.slice_geometry import field_curvature, graph_curvature
 from .curvature.zoom import MAX_ZOOM, pick_level, zoom_in
 from .distributed import Comm
 from .evaluation import EvalSubset, activation_numel
+from .exceptions import LandscapeWarning
 from .files import atomic_write_csv, atomic_write_json
 from .hessian.blocks import BLOCK_COLUMNS, block_groups, block_spectra, parameter_blocks
 from .hessian.density import SpectralDensity
@@ -311,7 +313,9 @@ def analyze_model(
     every rank returns the same result as one process would; a failure on any rank raises ``RankFailure`` on all.
 
     ``progress`` shows a bar per sampling phase and a line per Hessian phase on stderr, prefixed with ``label``
-    (the model or checkpoint). Raises ``ValueError`` if a weight is NaN or infinite. torch's CPU thread count is
+    (the model or checkpoint). Every caveat in ``result.warnings`` is also issued as a
+    :class:`landscape.exceptions.LandscapeWarning` (on rank zero). Raises ``ValueError`` if a weight is NaN or
+    infinite. torch's CPU thread count is
     ``options.threads`` or, by default, chosen from the work's size and the idle cores
     (:func:`landscape.threads.choose_threads`), and the caller's setting is restored afterwards.
     """
@@ -321,6 +325,9 @@ def analyze_model(
     with using_threads(choose_threads(work, o.threads)) as n_threads:
         result = _analyze(model, data, o, loss_fn, progress, comm or Comm(), label)
     result.threads = n_threads
+    if (comm or Comm()).is_zero:  # the caveats, once, where notebooks and loggers see them
+        for text in result.warnings:
+            warnings.warn(f"{label}: {text}" if label else text, LandscapeWarning, stacklevel=2)
     return result
 
 

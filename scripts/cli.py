@@ -11,6 +11,9 @@ import importlib
 import signal
 import sys
 import threading
+import warnings
+
+from landscape.exceptions import LandscapeWarning
 
 from .common import release_output_locks, write_error
 
@@ -61,10 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
-        return args._run(args)
+        with warnings.catch_warnings():  # the commands print each caveat as a line of their own
+            warnings.filterwarnings("ignore", category=LandscapeWarning)
+            return args._run(args)
     except KeyboardInterrupt as exc:
         sigterm = isinstance(exc, Terminated)
         print(

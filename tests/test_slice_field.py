@@ -335,3 +335,17 @@ def test_a_grid_never_exceeds_the_sample_cap(k):
     m = grid_side(MAX_SAMPLES, k)
     assert m**k <= MAX_SAMPLES and (m + 1) ** k > MAX_SAMPLES * 0.5
     assert grid_side(100, 2) == 10 and grid_side(20, 3) == 3
+
+
+def test_an_analysis_issues_its_caveats_as_warnings(mlp):
+    """Every caveat in ``result.warnings`` is also a LandscapeWarning (scikit-learn's way), prefixed with the label;
+    the command line silences the category (it prints its own lines)."""
+    from landscape.exceptions import LandscapeWarning
+
+    model, data = mlp
+    o = AnalysisOptions(n_samples=40, radius=3.0, hessian=False, zoom=0, **{**FAST, "jackknife": 0})
+    with pytest.warns(LandscapeWarning) as record:
+        r = analyze_model(model, data, options=o, label="mlp")
+    assert r.warnings and [str(w.message) for w in record if w.category is LandscapeWarning] == [
+        f"mlp: {text}" for text in r.warnings
+    ]
