@@ -26,9 +26,10 @@ from .curvature.zoom import MAX_ZOOM, pick_level, zoom_in
 from .distributed import Comm
 from .evaluation import EvalSubset, activation_numel
 from .exceptions import LandscapeWarning
-from .files import atomic_write_csv, atomic_write_json
+from .files import atomic_write_csv, atomic_write_json, atomic_write_npz
 from .hessian.blocks import BLOCK_COLUMNS, block_groups, block_spectra, parameter_blocks
 from .hessian.density import SpectralDensity
+from .hessian.eigen_map import EigenMap, eigen_map
 from .hessian.krylov_spectrum import estimate_spectrum, extremes_run
 from .hessian.slice_field import SliceField, field_on_ranks
 from .hessian.spectrum import (
@@ -51,6 +52,8 @@ SCHEMES = ("ball", "shells", "grid")
 MAX_K = 6  # the loss-graph estimator is validated for k = 2..5 (its patches hold 50·2^k samples)
 MAX_SAMPLES = 200_000  # sample points of one analysis, every scheme (a grid's m^k included)
 DC_FIELD_MAX = 5000  # above this many samples the diffusion field (exact_field=True) is not estimated
+MAX_EIGEN_MAP = 51  # points per axis of the convexity map (Li et al. plotted 51 × 51)
+NONCONVEX_RATIO = 0.1  # the map's share of points with |λmin/λmax| above this is reported (eigen_map_nonconvex_share)
 
 # The metric names, defined once: the summary CSV, the printed table, the callback's logs and the history CSV are
 # all cut from these lists.
@@ -65,7 +68,8 @@ CURVATURE_METRICS = [
     "dc_sign_agrees",
 ]
 DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "dc_resolved", "dc_support", "dc_radius",
-               "n_zoom", "analytic_region_se", "field_spearman", "dc_laziness"]  # fmt: skip
+               "n_zoom", "analytic_region_se", "field_spearman", "dc_laziness",
+               "eigen_map_nonconvex_share"]  # fmt: skip
 SUMMARY_COLUMNS = [
     *("checkpoint", "model", "directions", "k", "n_points", "radius"),
     *HESSIAN_METRICS,
@@ -131,6 +135,9 @@ class AnalysisOptions:
     density_starts: int = _option(2, "SLQ starts of the spectral density (the first is the extremes run; 0: none)")
     density_steps: int = _option(40, "Lanczos steps of each further SLQ start")
     tol: float = _option(1e-4, "relative accuracy of each Hessian eigenvalue (its Lanczos error bound)")
+    eigen_map: int = _option(
+        0, "λmin/λmax of the full Hessian on an N×N grid of the 2-D slice (Li et al.'s convexity map; 0: none)"
+    )
     hessian_blocks: str = _option(
         "none",
         "per-block Hessian λmax, λmin and trace: none, auto (the architecture's stages/layers) or name=regex;...",
@@ -184,6 +191,12 @@ class AnalysisOptions:
             bad(f"jackknife subsets must be 0 (none) or up to 100, got {self.jackknife}")
         if not 0 < self.tol < 1:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
+        if self.eigen_map and not (isinstance(self.eigen_map, int) and 2 <= self.eigen_map <= MAX_EIGEN_MAP):
+            bad(f"eigen_map must be 0 (none) or 2..{MAX_EIGEN_MAP} points per axis, got {self.eigen_map}")
+        if self.eigen_map and not self.hessian:
+            bad("the convexity map (eigen_map) is of the Hessian: drop --no-hessian or set eigen_map to 0")
+        if self.eigen_map and self.k != 2:
+            bad(f"the convexity map (eigen_map) is drawn on a 2-D slice: it needs k = 2, got k = {self.k}")
         if self.hessian_blocks != "none":
             block_groups(self.hessian_blocks)  # raises ValueError naming the bad group
             if not self.hessian:
@@ -233,6 +246,7 @@ class AnalysisResult:
     zoom_levels: list[dict[str, Any]] = field(default_factory=list)  # every reading of θ* (ZoomLevel.record)
     zoom_samples: list[LandscapeSample] = field(default_factory=list)  # the samples of each zoom
     blocks: list[dict[str, Any]] = field(default_factory=list)  # per-block spectra (BlockSpectrum.record)
+    eigen_map: EigenMap | None = None  # λmin/λmax of the full Hessian over the slice plane (eigen_map option)
 
     @property
     def warnings(self) -> list[str]:
@@ -272,6 +286,8 @@ class AnalysisResult:
             zoomed.save(folder / f"zoom{level}")
         if self.blocks:
             atomic_write_csv(folder / "blocks.csv", self.blocks, BLOCK_COLUMNS)
+        if self.eigen_map is not None:
+            atomic_write_npz(folder / "eigen_map.npz", **self.eigen_map.arrays())
         atomic_write_json(folder / "results.json", self.to_dict())
 
     def _field_arrays(self) -> dict[str, np.ndarray]:
@@ -392,7 +408,7 @@ def _analyze(
     if run.o.hessian and not sample.finite[0]:
         result.hessian_skipped = "the loss at the trained point is not finite: no Hessian spectrum"
     elif run.o.hessian:
-        _spectrum(run, result, krylov)
+        _spectrum(run, result, krylov, D)
     if run.prob is not None:
         s["n_hvp"] = float(run.prob.n_hvp)
         result.hessian_path = run.prob.path
@@ -447,7 +463,7 @@ def _sample(run: _Run, D) -> tuple[LandscapeSample, LandscapeSample | None]:
     return sample, surface
 
 
-def _spectrum(run: _Run, result: AnalysisResult, krylov) -> None:
+def _spectrum(run: _Run, result: AnalysisResult, krylov, D) -> None:
     """λmax, the top-k, λmin, trace and density from one Krylov budget (reusing the directions' run), and the
     per-block spectra when asked (SPEC §7)."""
     o, prob, t0 = run.o, run.prob, time.perf_counter()
@@ -473,8 +489,29 @@ def _spectrum(run: _Run, result: AnalysisResult, krylov) -> None:
         result.hessian_hvps["blocks"] = sum(b.n_hvp for b in spectra)
         result.hessian_warnings += [f"Hessian block {b.block}: λmax/λmin did not converge" for b in spectra
                                     if not b.converged]  # fmt: skip
+    if o.eigen_map:
+        _convexity_map(run, result, D)
     run.times["hessian"] = time.perf_counter() - t0
     run.phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {run.times['hessian']:.1f} s)")
+
+
+def _convexity_map(run: _Run, result: AnalysisResult, D) -> None:
+    """Li et al.'s map: λmin and λmax of the full Hessian on an ``eigen_map`` × ``eigen_map`` grid of the slice,
+    warm-started point to point (:mod:`landscape.hessian.eigen_map`); its products join ``hessian_hvps``."""
+    o = run.o
+    assert o.radius is not None and D.matrix is not None
+    axis = np.linspace(-o.radius, o.radius, o.eigen_map)
+    pts = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)  # row-major, as the figure draws
+    run.phase(f"convexity map: λmin/λmax of the Hessian at {len(pts)} points (warm-started Lanczos)")
+    emap = eigen_map(run.model, run.data, D.matrix, pts, loss_fn=run.loss_fn, tol=o.tol, seed=o.seed,
+                     comm=run.comm)  # fmt: skip
+    result.eigen_map = emap
+    result.hessian_hvps["eigen_map"] = int(emap.n_hvp.sum())
+    result.scalars["eigen_map_nonconvex_share"] = emap.share_above(NONCONVEX_RATIO)
+    if not emap.converged.all():
+        result.hessian_warnings.append(
+            f"convexity map: λmax/λmin missed the tolerance at {int((~emap.converged).sum())} of {len(pts)} points"
+        )
 
 
 def _slice_curvature(

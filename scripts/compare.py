@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
     from landscape.files import atomic_write_json
-    from landscape.report.figures import blocks_panel, dc_vs_analytic, format_table, skip_panel
+    from landscape.report.figures import blocks_panel, convexity_panel, dc_vs_analytic, format_table, skip_panel
     from landscape.report.writing import clear_stale, write_analysis, write_summary
     from models.checkpoints import CheckpointError, load_network
     from models.registry import describe, model_config
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     opts = options_from(args)
     out = output_folder(args.out)
     owned = ("comparison.csv", "comparison.json", "skip_vs_noskip.png", "dc_vs_analytic.png")
-    owned += ("blocks_skip_vs_noskip.png",)
+    owned += ("blocks_skip_vs_noskip.png", "convexity_skip_vs_noskip.png")
     clear_stale([out / f for f in owned])
     splits, data = load_eval_data(args)
     t0 = time.perf_counter()
@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if results["skip"].blocks and results["noskip"].blocks:
         blocks_panel(results["skip"], results["noskip"], out / "blocks_skip_vs_noskip.png",
                      f"ResNet-{args.depth} on {args.data}: Hessian spectrum per stage")  # fmt: skip
+    if results["skip"].eigen_map is not None and results["noskip"].eigen_map is not None:
+        convexity_panel(results["skip"], results["noskip"], out / "convexity_skip_vs_noskip.png",
+                        f"ResNet-{args.depth} on {args.data}: convexity maps (Li et al. 2018)")  # fmt: skip
     write_summary(out / "comparison.csv", rows, SUMMARY_COLUMNS)
     dc_vs_analytic(rows, out / "dc_vs_analytic.png")
     atomic_write_json(out / "comparison.json", {k: r.to_dict() for k, r in results.items()})

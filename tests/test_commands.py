@@ -90,10 +90,12 @@ def test_demo_runs(tmp_path, capsys):
 
 def test_compare_tiny_and_errors(tmp_path, capsys):
     out = tmp_path / "cmp"
-    blocks = ["--hessian-blocks", "auto", "--tol", "1e-2", "--density-starts", "0"]
+    blocks = ["--hessian-blocks", "auto", "--eigen-map", "2", "--tol", "1e-2", "--density-starts", "0"]
     assert cli.main(["compare", "--depth", "8", "--epochs", "1", "--out", str(out), *blocks, *FAST]) == 0
     assert (out / "skip_vs_noskip.png").is_file() and (out / "comparison.csv").is_file()
     assert (out / "blocks_skip_vs_noskip.png").is_file() and (out / "skip" / "analysis" / "blocks.csv").is_file()
+    assert (out / "convexity_skip_vs_noskip.png").is_file()
+    assert (out / "noskip" / "analysis" / "eigen_map.npz").is_file()
     with pytest.raises(SystemExit) as exc:
         cli.main(["compare", "--depth", "21", "--out", str(out)])
     assert exc.value.code == 2 and "6n+2" in capsys.readouterr().err
@@ -158,7 +160,8 @@ def test_analysis_flags_are_generated_from_the_options():
         assert getattr(opts, name) == value, name
     assert opts.hessian is True and opts.curvature is False and opts.exact_field is True
     assert options_from(parser.parse_args([*base, "--no-hessian"])).hessian is False
-    covered = {name for _, name, _ in changed.values()} | {"hessian", "curvature", "exact_field"}
+    assert options_from(parser.parse_args([*base, "--eigen-map", "5"])).eigen_map == 5  # needs k = 2: on its own
+    covered = {name for _, name, _ in changed.values()} | {"hessian", "curvature", "exact_field", "eigen_map"}
     assert covered == {f.name for f in dataclasses.fields(AnalysisOptions)}  # a new field needs a line above
     for bad, word in ((["--samples", "5"], "samples"), (["--trace-rtol", "2"], "trace_rtol"), (["--k", "two"], "--k")):
         run = subprocess.run(

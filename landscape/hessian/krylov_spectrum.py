@@ -50,6 +50,7 @@ def extremes_run(
     *,
     deflate: np.ndarray | None = None,
     zero_floor: float = 0.0,
+    start: np.ndarray | None = None,
 ) -> Lanczos:
     """One Lanczos run from a seeded Rademacher start that stops once the ``n_top`` largest and ``n_bottom``
     smallest Ritz values are each within ``tol`` relative (:func:`landscape.hessian.lanczos.error_bounds`).
@@ -59,7 +60,8 @@ def extremes_run(
     it finds what a single-vector run misses, such as a second copy of a repeated eigenvalue. ``zero_floor``: an
     eigenvalue within ``zero_floor`` × the largest |Ritz value| of zero counts as converged once its bound is
     ``tol`` × that floor (a classifier head's softmax-shift null space has exact zeros, which a relative test
-    never passes: a 650-parameter block took 386 products instead of about 60)."""
+    never passes: a 650-parameter block took 386 products instead of about 60). ``start``: the first Lanczos
+    vector instead of the seeded Rademacher one (a warm start, e.g. a neighbouring point's Ritz vectors)."""
     if n_top < 0 or n_bottom < 0 or n_top + n_bottom == 0:
         raise ValueError(f"ask for at least one eigenvalue (n_top = {n_top}, n_bottom = {n_bottom})")
     P = problem.num_params
@@ -80,7 +82,8 @@ def extremes_run(
                 run.converged_at[name] = run.steps
         return len(run.converged_at) == len(want)
 
-    mv, v0 = _matvec(problem), rademacher(P, np.random.default_rng(seed))
+    mv = _matvec(problem)
+    v0 = rademacher(P, np.random.default_rng(seed)) if start is None else np.asarray(start, dtype=np.float64)
     if deflate is not None and len(deflate):
         V = np.asarray(deflate, dtype=np.float64)
         project = lambda x: x - V.T @ (V @ x)

@@ -83,7 +83,50 @@ def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = ""
         written.append(_save(agreement_figure(result, label), folder / "agreement.png"))
     if result.blocks:
         written.append(_save(blocks_figure(result, label), folder / "blocks.png"))
+    if result.eigen_map is not None:
+        written.append(_save(eigen_map_figure(result, label), folder / "eigen_map.png"))
     return written
+
+
+def plot_eigen_map(result: AnalysisResult, ax, title: str = "") -> None:
+    """|λmin/λmax| of the full Hessian over the slice plane (Li et al.'s convexity map), θ* marked."""
+    emap = result.eigen_map
+    assert emap is not None
+    m = int(round(np.sqrt(len(emap.coords))))
+    u1, u2 = emap.coords[:, 0].reshape(m, m), emap.coords[:, 1].reshape(m, m)
+    ratio = np.nan_to_num(emap.ratio, nan=1.0).reshape(m, m)  # λmax ≤ 0: drawn as fully non-convex
+    mesh = ax.pcolormesh(u1, u2, ratio, shading="nearest", cmap="viridis", vmin=0.0, vmax=max(0.2, ratio.max()))
+    ax.figure.colorbar(mesh, ax=ax, label="|λmin / λmax| of the Hessian (0: convex)")
+    ax.plot([0], [0], "r+", ms=10, mew=2, label="θ*")
+    ax.set_xlabel("u₁ (direction 1, units of D)", fontsize=8)
+    ax.set_ylabel("u₂ (direction 2, units of D)", fontsize=8)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper right")
+    share = emap.share_above(0.1)
+    ax.set_title((f"{title}: " if title else "") + f"|λmin/λmax| > 0.1 on {share:.0%} of the plane", fontsize=9)
+
+
+def eigen_map_figure(result: AnalysisResult, label: str = ""):
+    """The convexity map beside the map of λmax (log colour scale)."""
+    emap = result.eigen_map
+    assert emap is not None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.6))
+    plot_eigen_map(result, a)
+    m = int(round(np.sqrt(len(emap.coords))))
+    lmax = np.where(emap.lambda_max > 0, emap.lambda_max, np.nan).reshape(m, m)
+    from matplotlib.colors import LogNorm
+
+    mesh = b.pcolormesh(emap.coords[:, 0].reshape(m, m), emap.coords[:, 1].reshape(m, m), lmax, shading="nearest",
+                        cmap="magma", norm=LogNorm())  # fmt: skip
+    fig.colorbar(mesh, ax=b, label="λmax of the Hessian (loss units per unit² of θ)")
+    b.plot([0], [0], "c+", ms=10, mew=2)
+    b.set_xlabel("u₁ (direction 1, units of D)", fontsize=8)
+    b.set_ylabel("u₂ (direction 2, units of D)", fontsize=8)
+    b.set_aspect("equal")
+    b.set_title("λmax of the full Hessian over the slice", fontsize=9)
+    fig.suptitle(_run_title(result, label) + f" — Hessian at {len(emap.coords)} points", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def blocks_figure(result: AnalysisResult, label: str = ""):
@@ -354,6 +397,17 @@ def blocks_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path,
         ax.set_ylabel(f"{word} of the block's Hessian (symmetric log scale)", fontsize=8)
         ax.set_title(f"{word} per block", fontsize=9)
         ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def convexity_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, title: str = "") -> None:
+    """Li et al.'s convexity maps of the two models side by side (``--eigen-map``), each titled with the share of
+    the plane where |λmin/λmax| exceeds 0.1."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, (label, r) in zip(axes, (("with skips", skip), ("without skips", noskip))):
+        plot_eigen_map(r, ax, label)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(fig, path)
