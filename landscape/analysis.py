@@ -27,6 +27,7 @@ from .distributed import Comm
 from .evaluation import EvalSubset, activation_numel
 from .exceptions import LandscapeWarning
 from .files import atomic_write_csv, atomic_write_json, atomic_write_npz
+from .hessian.batch_spectrum import MAX_BATCHES, BatchSpectrum, batch_spectrum
 from .hessian.blocks import BLOCK_COLUMNS, block_groups, block_spectra, parameter_blocks
 from .hessian.density import SpectralDensity
 from .hessian.eigen_map import EigenMap, eigen_map
@@ -138,6 +139,9 @@ class AnalysisOptions:
     eigen_map: int = _option(
         0, "λmin/λmax of the full Hessian on an N×N grid of the 2-D slice (Li et al.'s convexity map; 0: none)"
     )
+    batch_spectrum: int = _option(
+        0, "λmax and λmin of every mini-batch Hessian, batches of this many evaluation examples (0: none)"
+    )
     hessian_blocks: str = _option(
         "none",
         "per-block Hessian λmax, λmin and trace: none, auto (the architecture's stages/layers) or name=regex;...",
@@ -193,6 +197,10 @@ class AnalysisOptions:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
         if self.eigen_map and not (isinstance(self.eigen_map, int) and 2 <= self.eigen_map <= MAX_EIGEN_MAP):
             bad(f"eigen_map must be 0 (none) or 2..{MAX_EIGEN_MAP} points per axis, got {self.eigen_map}")
+        if self.batch_spectrum and not (isinstance(self.batch_spectrum, int) and 1 <= self.batch_spectrum <= 100_000):
+            bad(f"batch_spectrum must be 0 (none) or a batch size of 1..100000, got {self.batch_spectrum}")
+        if self.batch_spectrum and not self.hessian:
+            bad("the mini-batch spectra are of the Hessian: drop --no-hessian or set batch_spectrum to 0")
         if self.eigen_map and not self.hessian:
             bad("the convexity map (eigen_map) is of the Hessian: drop --no-hessian or set eigen_map to 0")
         if self.eigen_map and self.k != 2:
@@ -247,6 +255,7 @@ class AnalysisResult:
     zoom_samples: list[LandscapeSample] = field(default_factory=list)  # the samples of each zoom
     blocks: list[dict[str, Any]] = field(default_factory=list)  # per-block spectra (BlockSpectrum.record)
     eigen_map: EigenMap | None = None  # λmin/λmax of the full Hessian over the slice plane (eigen_map option)
+    batches: BatchSpectrum | None = None  # λmax/λmin of every mini-batch Hessian (batch_spectrum option)
 
     @property
     def warnings(self) -> list[str]:
@@ -270,6 +279,7 @@ class AnalysisResult:
             "threads": self.threads,
             "zoom_levels": self.zoom_levels,
             "hessian_blocks": self.blocks,
+            "batch_spectrum": self.batches.summary() if self.batches is not None else None,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
         }
@@ -288,6 +298,8 @@ class AnalysisResult:
             atomic_write_csv(folder / "blocks.csv", self.blocks, BLOCK_COLUMNS)
         if self.eigen_map is not None:
             atomic_write_npz(folder / "eigen_map.npz", **self.eigen_map.arrays())
+        if self.batches is not None:
+            atomic_write_csv(folder / "batch_spectrum.csv", self.batches.rows(), ["batch", "lambda_max", "lambda_min"])
         atomic_write_json(folder / "results.json", self.to_dict())
 
     def _field_arrays(self) -> dict[str, np.ndarray]:
@@ -491,6 +503,17 @@ def _spectrum(run: _Run, result: AnalysisResult, krylov, D) -> None:
                                     if not b.converged]  # fmt: skip
     if o.eigen_map:
         _convexity_map(run, result, D)
+    if o.batch_spectrum:
+        if o.batch_spectrum > len(run.data):
+            result.hessian_warnings.append(
+                f"no mini-batch spectra: batches of {o.batch_spectrum} exceed the {len(run.data)} evaluation examples"
+            )
+        else:
+            count = min(len(run.data) // o.batch_spectrum, MAX_BATCHES)
+            run.phase(f"λmax/λmin of the Hessian of {count} batches of {o.batch_spectrum} examples")
+            result.batches = batch_spectrum(run.model, run.data, batch_size=o.batch_spectrum, batches=count,
+                                            loss_fn=run.loss_fn, tol=o.tol, seed=o.seed, comm=run.comm)  # fmt: skip
+            result.hessian_hvps["batch_spectrum"] = result.batches.n_hvp
     run.times["hessian"] = time.perf_counter() - t0
     run.phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {run.times['hessian']:.1f} s)")
 

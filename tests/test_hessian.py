@@ -303,3 +303,34 @@ def test_batch_spectrum_is_each_batch_exact_hessian_extremes():
     assert bs.summary()["batches"] == 3
     with pytest.raises(ValueError, match="batches"):
         batch_spectrum(model, data, batch_size=100, batches=4)  # only 3 full batches
+
+
+def test_an_analysis_gives_the_batch_spectrum_its_csv_and_histogram(tmp_path):
+    """``batch_spectrum=50`` on 200 examples: four batches, each batch's λmax equal to its own dense Hessian's, the
+    summary in results.json, batch_spectrum.csv and the histogram figure; a batch larger than the subset is a
+    warning, not a failure."""
+    import csv
+    import json
+
+    from landscape.analysis import AnalysisOptions, analyze_model
+    from landscape.report.figures import analysis_figures
+
+    model, data = small_mlp(), digits_subset(200)
+    o = AnalysisOptions(batch_spectrum=50, curvature=False, grid_points=0, density_starts=0, tol=1e-8)
+    r = analyze_model(model, data, options=o)
+    assert r.batches is not None and len(r.batches.lambda_max) == 4
+    first = np.linalg.eigvalsh(exact_hessian(model, data.head(50)))
+    assert r.batches.lambda_max[0] == pytest.approx(first[-1], rel=1e-6)
+    assert r.hessian_hvps["batch_spectrum"] == r.batches.n_hvp
+    # the batches partition the subset, so H is their mean and λmax (convex in H) is at most the batches' mean λmax
+    assert r.scalars["lambda_max"] <= r.batches.lambda_max.mean() * (1 + 1e-6)
+    assert r.scalars["lambda_min"] >= r.batches.lambda_min.mean() * (1 + 1e-6) - 1e-9
+    r.save(tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["batch_spectrum"]["batches"] == 4
+    rows = list(csv.DictReader(open(tmp_path / "run" / "batch_spectrum.csv")))
+    assert len(rows) == 4 and float(rows[0]["lambda_max"]) == pytest.approx(first[-1], rel=1e-6)
+    assert "batch_spectrum.png" in {p.name for p in analysis_figures(r, tmp_path / "run", "mlp")}
+    big = analyze_model(model, data, options=AnalysisOptions(batch_spectrum=500, curvature=False, grid_points=0))
+    assert big.batches is None and any("exceed the 200 evaluation examples" in w for w in big.warnings)
+    with pytest.raises(ValueError, match="drop --no-hessian"):
+        AnalysisOptions(batch_spectrum=50, hessian=False)

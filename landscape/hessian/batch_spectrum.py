@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..distributed import Comm
 from ..evaluation import EvalSubset
 from ..losses import LossFn, cross_entropy
 from .spectrum import HessianProblem, extreme_eigenvalues
@@ -36,6 +37,11 @@ class BatchSpectrum:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per batch (``batch, lambda_max, lambda_min``), for a CSV."""
+        return [{"batch": i, "lambda_max": float(a), "lambda_min": float(b)}
+                for i, (a, b) in enumerate(zip(self.lambda_max, self.lambda_min))]  # fmt: skip
+
 
 def batch_spectrum(
     model: nn.Module,
@@ -46,9 +52,11 @@ def batch_spectrum(
     loss_fn: LossFn = cross_entropy,
     tol: float = 1e-6,
     seed: int = 0,
+    comm: Comm | None = None,
 ) -> BatchSpectrum:
     """λmax and λmin of each of the first ``batches`` consecutive batches of ``batch_size`` examples (all full
-    batches by default; a last partial batch is left out so that every value is of the same batch size)."""
+    batches by default; a last partial batch is left out so that every value is of the same batch size). With a
+    multi-rank ``comm`` each batch's products are split over the ranks."""
     full = len(data) // batch_size if batch_size >= 1 else 0
     count = full if batches is None else batches
     if batch_size < 1 or not 1 <= count <= min(full, MAX_BATCHES):
@@ -60,7 +68,7 @@ def batch_spectrum(
     for b in range(count):
         rows = slice(b * batch_size, (b + 1) * batch_size)
         part = EvalSubset(data.x[rows], data.y[rows], data.indices[rows], f"{data.source}[batch {b}]")
-        lmax, lmin, n = extreme_eigenvalues(HessianProblem(model, part, loss_fn=loss_fn), tol=tol, seed=seed)
+        lmax, lmin, n = extreme_eigenvalues(HessianProblem(model, part, loss_fn=loss_fn, comm=comm), tol=tol, seed=seed)
         top.append(lmax)
         bottom.append(lmin)
         hvps += n

@@ -85,7 +85,31 @@ def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = ""
         written.append(_save(blocks_figure(result, label), folder / "blocks.png"))
     if result.eigen_map is not None:
         written.append(_save(eigen_map_figure(result, label), folder / "eigen_map.png"))
+    if result.batches is not None:
+        written.append(_save(batch_spectrum_figure(result, label), folder / "batch_spectrum.png"))
     return written
+
+
+def batch_spectrum_figure(result: AnalysisResult, label: str = ""):
+    """Histograms of λmax and λmin over the mini-batch Hessians (``--batch-spectrum``), the full evaluation
+    subset's values marked."""
+    b = result.batches
+    assert b is not None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, values, key, word in ((axes[0], b.lambda_max, "lambda_max", "λmax"),
+                                  (axes[1], b.lambda_min, "lambda_min", "λmin")):  # fmt: skip
+        ax.hist(values, bins=min(30, max(5, len(values) // 3)), color="C0", alpha=0.8, label=f"{len(values)} batches")
+        full = result.scalars.get(key, np.nan)
+        if np.isfinite(full):
+            ax.axvline(full, color="C3", lw=1.5, label=f"whole subset: {full:.3g}")
+        ax.set_xlabel(f"{word} of a batch's Hessian (loss units per unit² of θ)", fontsize=8)
+        ax.set_ylabel("batches", fontsize=8)
+        ax.set_title(f"{word} over batches of {b.batch_size}: mean {values.mean():.3g}, sd "
+                     f"{values.std(ddof=1) if len(values) > 1 else float('nan'):.2g}", fontsize=9)  # fmt: skip
+        ax.legend(fontsize=7)
+    fig.suptitle((f"{label}: " if label else "") + "Hessian extremes per mini-batch", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def plot_eigen_map(result: AnalysisResult, ax, title: str = "") -> None:
