@@ -46,6 +46,7 @@ from .sampling.loss_derivatives import FD_STEP, finite_difference_centre
 from .sampling.radius import auto_radius
 from .sampling.sample import LandscapeSample
 from .sampling.sampler import sample_on_ranks
+from .sharpness import average_case_sharpness, worst_case_sharpness
 from .threads import choose_threads, using_threads
 
 DIRECTIONS = ("filter", "gaussian", *EIGEN_DIRECTIONS)
@@ -59,6 +60,7 @@ NONCONVEX_RATIO = 0.1  # the map's share of points with |λmin/λmax| above this
 # The metric names, defined once: the summary CSV, the printed table, the callback's logs and the history CSV are
 # all cut from these lists.
 HESSIAN_METRICS = ["loss_center", "lambda_max", "lambda_min", "trace"]
+SHARPNESS_METRICS = ["sharpness_worst", "sharpness_worst_adaptive", "sharpness_average", "sharpness_average_adaptive"]
 CURVATURE_METRICS = [
     "dc_scalar",
     "dc_scalar_se",
@@ -70,7 +72,7 @@ CURVATURE_METRICS = [
 ]
 DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "dc_resolved", "dc_support", "dc_radius",
                "n_zoom", "analytic_region_se", "field_spearman", "dc_laziness",
-               "eigen_map_nonconvex_share"]  # fmt: skip
+               "eigen_map_nonconvex_share", *SHARPNESS_METRICS]  # fmt: skip
 SUMMARY_COLUMNS = [
     *("checkpoint", "model", "directions", "k", "n_points", "radius"),
     *HESSIAN_METRICS,
@@ -139,6 +141,9 @@ class AnalysisOptions:
     eigen_map: int = _option(
         0, "λmin/λmax of the full Hessian on an N×N grid of the 2-D slice (Li et al.'s convexity map; 0: none)"
     )
+    sharpness: float = _option(
+        0.0, "ρ = σ of the worst- and average-case sharpness, plain and adaptive (landscape.sharpness; 0: none)"
+    )
     batch_spectrum: int = _option(
         0, "λmax and λmin of every mini-batch Hessian, batches of this many evaluation examples (0: none)"
     )
@@ -197,6 +202,8 @@ class AnalysisOptions:
             bad(f"Lanczos tolerance must lie in (0, 1), got {self.tol}")
         if self.eigen_map and not (isinstance(self.eigen_map, int) and 2 <= self.eigen_map <= MAX_EIGEN_MAP):
             bad(f"eigen_map must be 0 (none) or 2..{MAX_EIGEN_MAP} points per axis, got {self.eigen_map}")
+        if not (isinstance(self.sharpness, (int, float)) and math.isfinite(self.sharpness) and 0 <= self.sharpness):
+            bad(f"sharpness must be 0 (none) or a positive radius, got {self.sharpness}")
         if self.batch_spectrum and not (isinstance(self.batch_spectrum, int) and 1 <= self.batch_spectrum <= 100_000):
             bad(f"batch_spectrum must be 0 (none) or a batch size of 1..100000, got {self.batch_spectrum}")
         if self.batch_spectrum and not self.hessian:
@@ -256,6 +263,7 @@ class AnalysisResult:
     blocks: list[dict[str, Any]] = field(default_factory=list)  # per-block spectra (BlockSpectrum.record)
     eigen_map: EigenMap | None = None  # λmin/λmax of the full Hessian over the slice plane (eigen_map option)
     batches: BatchSpectrum | None = None  # λmax/λmin of every mini-batch Hessian (batch_spectrum option)
+    sharpness: list[dict[str, Any]] = field(default_factory=list)  # Sharpness.to_dict of each form (sharpness option)
 
     @property
     def warnings(self) -> list[str]:
@@ -280,6 +288,7 @@ class AnalysisResult:
             "zoom_levels": self.zoom_levels,
             "hessian_blocks": self.blocks,
             "batch_spectrum": self.batches.summary() if self.batches is not None else None,
+            "sharpness": self.sharpness,
             "sample": self.sample.summary(),
             "density": self.density.to_dict() if self.density is not None else None,
         }
@@ -421,6 +430,8 @@ def _analyze(
         result.hessian_skipped = "the loss at the trained point is not finite: no Hessian spectrum"
     elif run.o.hessian:
         _spectrum(run, result, krylov, D)
+    if run.o.sharpness:
+        _sharpness(run, result)
     if run.prob is not None:
         s["n_hvp"] = float(run.prob.n_hvp)
         result.hessian_path = run.prob.path
@@ -516,6 +527,27 @@ def _spectrum(run: _Run, result: AnalysisResult, krylov, D) -> None:
             result.hessian_hvps["batch_spectrum"] = result.batches.n_hvp
     run.times["hessian"] = time.perf_counter() - t0
     run.phase(f"Hessian done ({prob.n_hvp} Hessian-vector products, {run.times['hessian']:.1f} s)")
+
+
+def _sharpness(run: _Run, result: AnalysisResult) -> None:
+    """Worst- and average-case sharpness at ρ = σ = ``sharpness``, plain and adaptive (:mod:`landscape.sharpness`);
+    the plain forms carry their small-radius limits ρ²λmax/2 and σ²·tr/2 when the spectrum was computed."""
+    o, t0, s = run.o, time.perf_counter(), result.scalars
+    if not result.sample.finite[0]:
+        return  # the loss at θ* is not finite: there is no rise to measure
+    run.phase(f"sharpness at ρ = σ = {o.sharpness:g} (worst case by ascent, average case by antithetic pairs)")
+    lmax, trace = s.get("lambda_max"), s.get("trace")
+    for adaptive in (False, True):
+        tag = "_adaptive" if adaptive else ""
+        worst = worst_case_sharpness(run.model, run.data, o.sharpness, adaptive=adaptive, loss_fn=run.loss_fn,
+                                     seed=o.seed, lambda_max=None if adaptive else lmax)  # fmt: skip
+        avg = average_case_sharpness(run.model, run.data, o.sharpness, adaptive=adaptive, loss_fn=run.loss_fn,
+                                     seed=o.seed, trace=None if adaptive else trace)  # fmt: skip
+        s[f"sharpness_worst{tag}"], s[f"sharpness_average{tag}"] = worst.value, avg.value
+        result.sharpness += [worst.to_dict(), avg.to_dict()]
+        if not worst.settled:
+            result.hessian_warnings.append(f"worst-case sharpness{tag.replace('_', ' ')}: the ascent had not settled")
+    run.times["sharpness"] = time.perf_counter() - t0
 
 
 def _convexity_map(run: _Run, result: AnalysisResult, D) -> None:

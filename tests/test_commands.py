@@ -150,6 +150,7 @@ def test_analysis_flags_are_generated_from_the_options():
         "--zoom": ("3", "zoom", 3),
         "--hessian-blocks": ("auto", "hessian_blocks", "auto"),
         "--batch-spectrum": ("50", "batch_spectrum", 50),
+        "--sharpness": ("0.01", "sharpness", 0.01),
         "--dc-t": ("6", "dc_t", 6),
         "--threads": ("1", "threads", 1),
     }
