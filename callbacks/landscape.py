@@ -21,6 +21,7 @@ goes on.
 
 from __future__ import annotations
 
+import csv
 import signal
 import threading
 from contextlib import contextmanager
@@ -96,6 +97,7 @@ class LandscapeCallback(pl.Callback):
         self.history: list[dict[str, Any]] = []  # one row per analysis (landscape.report.history.HISTORY_COLUMNS)
         self.last: AnalysisResult | None = None
         self._subset: EvalSubset | None = None
+        self._restored = False
 
     # ------------------------------------------------------------------ state (a resumed run continues)
     @property
@@ -116,6 +118,7 @@ class LandscapeCallback(pl.Callback):
         self.done_epochs = list(state_dict.get("done_epochs", []))
         self.failed_epochs = list(state_dict.get("failed_epochs", []))
         self.history = [dict(r) for r in state_dict.get("history", [])]
+        self._restored = True  # the first analysis of this fit merges what the checkpoint could not hold
 
     # ------------------------------------------------------------------ inputs, checked before training starts
     @override
@@ -207,6 +210,9 @@ class LandscapeCallback(pl.Callback):
             ))  # fmt: skip
         # a write error on rank zero must stop every rank, not leave the others waiting in the next collective
         root = self._root(trainer) / f"epoch={epoch}"
+        if self._restored:  # a continued fit: keep the rows its checkpoint was saved before (the fit-end analysis)
+            self.history = _merge_history(self.history, root.parent / "history.csv")
+            self._restored = False
         row = history_row(epoch, result, trainer.global_step)
         comm.run("writing the landscape results", lambda: self._write(root, result, label, [*self.history, row]))
         self.last = result
@@ -225,6 +231,38 @@ class LandscapeCallback(pl.Callback):
 
         write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis
         atomic_write_csv(root.parent / "history.csv", sorted(history, key=lambda r: r["epoch"]), HISTORY_COLUMNS)
+
+
+def _merge_history(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """``rows`` and the rows of ``path`` (this callback's earlier history.csv) for epochs ``rows`` lacks: the
+    analysis at the end of a fit runs after its last checkpoint was saved, so a continued fit's restored state
+    misses it while the file has it."""
+    if not path.is_file():
+        return rows
+    known = {int(r["epoch"]) for r in rows}
+    merged = list(rows)
+    with open(path, newline="") as fh:
+        for raw in csv.DictReader(fh):
+            try:
+                epoch = int(raw["epoch"])
+            except (KeyError, ValueError):
+                continue  # not a row of ours
+            if epoch in known:
+                continue
+            row: dict[str, Any] = {"epoch": epoch, "step": int(raw["step"]) if raw.get("step") else ""}
+            for key in HISTORY_COLUMNS:
+                if key not in row:
+                    text = raw.get(key, "")
+                    row[key] = text if key in ("checkpoint", "directions") else _number(text)
+            merged.append(row)
+    return sorted(merged, key=lambda r: int(r["epoch"]))
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text) if text else float("nan")
+    except ValueError:
+        return float("nan")
 
 
 @contextmanager

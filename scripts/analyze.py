@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .common import (
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     data = data.to(device)
     if comm.is_zero:  # an earlier run's summary must not stand next to this run's folders
         clear_stale([out / f for f in RESERVED[:4]])
-    rows, failures, history = [], 0, []
+    rows, failures, history, runs = [], 0, [], set()
     for ck, name in zip(args.checkpoints, result_names(args.checkpoints)):
         try:  # every rank loads; a file one machine lacks stops the member on every rank
             net, cfg = comm.run(f"loading {ck}", lambda ck=ck: load_network(ck, fallback))
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(summary_row(str(ck), describe(cfg), result))
         if epoch_of(ck) is not None:
             history.append(history_row(epoch_of(ck), result, checkpoint=str(ck)))
+            runs.add((str(Path(ck).resolve().parent), describe(cfg)))
     if not comm.is_zero:
         return 2 if failures else 0
     if rows:
@@ -174,8 +176,17 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(rows, TABLE_COLUMNS))
         print(f"wrote {out / 'summary.csv'} and one folder per checkpoint under {out}")
     if len(history) >= 2 and len(history) == len(rows):  # a series of epoch=*.ckpt: curvature over training
-        written = write_history(history, out, describe(cfg))
-        print(f"wrote {', '.join(str(p) for p in written)} (curvature over {len(history)} epochs)")
+        epochs = [r["epoch"] for r in history]
+        if len(runs) == 1 and len(set(epochs)) == len(epochs):  # one run's folder, one architecture, each epoch once
+            written = write_history(history, out, describe(cfg))
+            print(f"wrote {', '.join(str(p) for p in written)} (curvature over {len(history)} epochs)")
+        else:
+            print(
+                "no curvature-over-training history: the epoch checkpoints come from "
+                + (f"{len(runs)} folders or architectures" if len(runs) > 1 else "one run with repeated epochs")
+                + "; analyse one run's checkpoints at a time for it",
+                file=sys.stderr,
+            )
     if failures:
         error_line(f"{failures} of {len(args.checkpoints)} checkpoints could not be analysed (see the lines above)")
     return 2 if failures else 0

@@ -149,3 +149,37 @@ def test_lightning_acts_on_the_metrics(tmp_path):
     logged = [r for r in rows if r.get("landscape/lambda_max")]
     assert len(logged) == 1 and logged[0]["epoch"] == "0"
     assert float(logged[0]["landscape/lambda_max"]) == pytest.approx(lmax)
+
+
+def test_continuing_a_finished_fit_keeps_its_fit_end_analysis(tmp_path):
+    """The analysis at the end of a fit runs after its last checkpoint was saved; continuing that fit (same log
+    folder) must keep its row: history.csv lists epochs 0 and 1 from the first fit and 3 from the second."""
+    import csv
+
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    def run(epochs, ckpt_path=None):
+        pl.seed_everything(0, verbose=False)
+        cb = LandscapeCallback(FAST, at_epochs=(0,), at_fit_end=True, n_eval=100, model_attr="net", figures=False,
+                               progress=False)  # fmt: skip
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            logger=pl.loggers.CSVLogger(tmp_path, name="run", version=0),
+            callbacks=[cb, ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)],
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        trainer.fit(TinyBN(), datamodule=ImageDataModule("digits", batch_size=64), ckpt_path=ckpt_path)
+        return cb, trainer
+
+    first, trainer = run(2)
+    assert first.done_epochs == [0, 1]
+    history = tmp_path / "run" / "version_0" / "landscape" / "history.csv"
+    assert [r["epoch"] for r in csv.DictReader(open(history))] == ["0", "1"]
+    second, _ = run(4, ckpt_path=str(tmp_path / "ck" / "last.ckpt"))
+    assert second.done_epochs == [0, 3]  # restored [0]; epoch 1's fit-end analysis is not in the checkpoint ...
+    rows = list(csv.DictReader(open(history)))
+    assert [r["epoch"] for r in rows] == ["0", "1", "3"]  # ... but its row is kept
+    assert [int(r["epoch"]) for r in second.history] == [0, 1, 3]
+    assert float(rows[1]["lambda_max"]) == pytest.approx(first.history[1]["lambda_max"])

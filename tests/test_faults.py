@@ -467,3 +467,17 @@ def test_a_real_full_filesystem(tmp_path, ckpt, capsys):
         assert [p.name for p in (small / "out").iterdir()] == []
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_analyze_draws_a_history_only_for_one_run(tmp_path, capsys):
+    """Epoch checkpoints of one run give history.csv; the same epochs from two runs do not (one line says why)."""
+    for run in ("a", "b"):
+        assert cli.main(["train", "--widths", "8", "--epochs", "2", "--save-every", "1", "--out", str(tmp_path / run),
+                         "--quiet"]) == 0  # fmt: skip
+    ck = lambda run, e: str(tmp_path / run / "checkpoints" / f"epoch={e}.ckpt")
+    assert cli.main(["analyze", ck("a", 0), ck("a", 1), "--out", str(tmp_path / "one"), *QUICK]) == 0
+    assert (tmp_path / "one" / "history.csv").is_file()
+    capsys.readouterr()
+    assert cli.main(["analyze", ck("a", 0), ck("b", 1), "--out", str(tmp_path / "two"), *QUICK]) == 0
+    assert not (tmp_path / "two" / "history.csv").exists()
+    assert "no curvature-over-training history" in capsys.readouterr().err
