@@ -65,6 +65,7 @@ def load_network(path: str | Path, fallback_cfg: dict[str, Any] | None = None) -
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
 def _load_problem(exc: Exception) -> str:
@@ -73,7 +74,9 @@ def _load_problem(exc: Exception) -> str:
     text = _ANSI.sub("", str(exc))
     culprit = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), "")
     if "Unsupported global" in culprit:
-        detail = f" ({culprit.rstrip('.')})" if culprit else ""
+        # only the name: torch's sentence goes on to advise allow-listing it, which would run the file's code
+        name = _GLOBAL.search(culprit)
+        detail = f" (it refers to {name.group(1)})" if name else ""
         return (
             f"holds objects other than tensors and plain containers{detail}; it is not loaded, because loading it "
             "could run code. Re-save the weights with torch.save(model.state_dict(), path)"

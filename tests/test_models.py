@@ -45,3 +45,22 @@ def test_bad_configs():
         model_config("vgg", (3, 32, 32), 10)
     with pytest.raises(ValueError, match="fixes depth=56"):
         model_config("resnet56", (3, 32, 32), 10, depth=20)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('the payload ran')",))
+
+
+def test_a_checkpoint_with_code_is_refused_without_advice_to_allow_it(tmp_path):
+    """A checkpoint whose pickle calls ``exec`` is not loaded (nothing runs); the one line names the global and the
+    fix (re-save the weights), never torch's advice to allow-list it, which would run the payload."""
+    from models.checkpoints import CheckpointError, load_network
+
+    path = tmp_path / "payload.ckpt"
+    torch.save({"state_dict": {"w": _Payload()}}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_network(path)
+    text = str(err.value)
+    assert "it refers to exec" in text and "torch.save(model.state_dict(), path)" in text and "\n" not in text
+    assert "add_safe_globals" not in text and "allowlist" not in text and "safe_globals" not in text
