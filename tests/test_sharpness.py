@@ -98,5 +98,8 @@ def test_an_analysis_reports_sharpness_beside_its_hessian_limits(tmp_path):
     assert abs(avg["value"] - avg["limit"]) <= 4 * avg["se"]
     r.save(tmp_path / "run")
     assert len(json.loads((tmp_path / "run" / "results.json").read_text())["sharpness"]) == 4
+    from landscape.report.figures import analysis_figures
+
+    assert "sharpness.png" in {p.name for p in analysis_figures(r, tmp_path / "run", "mlp")}
     with pytest.raises(ValueError, match="sharpness must be"):
         AnalysisOptions(sharpness=-1.0)

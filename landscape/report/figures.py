@@ -87,7 +87,31 @@ def analysis_figures(result: AnalysisResult, folder: str | Path, label: str = ""
         written.append(_save(eigen_map_figure(result, label), folder / "eigen_map.png"))
     if result.batches is not None:
         written.append(_save(batch_spectrum_figure(result, label), folder / "batch_spectrum.png"))
+    if result.sharpness:
+        written.append(_save(sharpness_figure(result, label), folder / "sharpness.png"))
     return written
+
+
+def sharpness_figure(result: AnalysisResult, label: str = ""):
+    """The four sharpness values (``--sharpness``): worst and average case, plain and adaptive, each a bar (± 2 SE
+    for the average case), the plain forms' small-radius limits from the Hessian as markers."""
+    rows = result.sharpness
+    names = [f"{r['kind']} case\n{'adaptive' if r['adaptive'] else 'plain'}" for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    ax.bar(x, [r["value"] for r in rows], yerr=[2 * r["se"] for r in rows], color="C0", width=0.6,
+           label="loss rise L(θ*+δ) − L(θ*)")  # fmt: skip
+    limits = np.array([r["limit"] for r in rows], dtype=float)
+    if np.isfinite(limits).any():
+        ax.plot(x, limits, "D", color="C3", label="small-radius limit (ρ²λmax/2, σ²·tr/2)")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("loss increase (loss units, log scale)", fontsize=8)
+    radius = rows[0]["radius"] if rows else float("nan")
+    ax.set_title((f"{label}: " if label else "") + f"sharpness at ρ = σ = {radius:g}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def batch_spectrum_figure(result: AnalysisResult, label: str = ""):
