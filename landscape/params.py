@@ -33,6 +33,21 @@ def unflatten(vec: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]
 
 
 @contextmanager
+def eval_mode(model: nn.Module, grad: bool = True) -> Iterator[None]:
+    """``model`` in eval mode (BatchNorm uses running statistics, dropout is off: SPEC §1) with gradients enabled
+    (``grad``, for callers under ``torch.no_grad``); every module's own train/eval flag is restored on exit. The
+    weights are not copied: use :func:`preserved_state` where they may change."""
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        with torch.set_grad_enabled(grad or torch.is_grad_enabled()):
+            yield
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+
+
+@contextmanager
 def preserved_state(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
     """Restore parameters, buffers, ``requires_grad``, ``.grad`` and train/eval flags bitwise on exit.
 

@@ -4,9 +4,8 @@ trace, the projected Hessian DᵀHD for sampled directions, and the exact Hessia
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, cast
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -16,20 +15,7 @@ from torch import nn
 from ..distributed import Comm, sum_with_errors
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import flatten, functional_model, preserved_state, trainable, unflatten
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    try:
-        with torch.enable_grad():
-            yield
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
-
+from ..params import eval_mode, flatten, functional_model, preserved_state, trainable, unflatten
 
 GRAPH_BUDGET = 1 << 30  # bytes the reused gradient graph may hold (activations of the subset × a safety factor)
 
@@ -92,7 +78,7 @@ class HessianProblem:
     def _local_loss_and_grad(self) -> torch.Tensor:
         total = torch.zeros(1, dtype=self.params[0].dtype, device=self.params[0].device)
         grad = [torch.zeros_like(p) for p in self.params]
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             for x, y in self.local.batches(self.batch_size):
                 loss = self._batch_loss(x, y)
                 gs = torch.autograd.grad(loss, self.params)
@@ -109,7 +95,7 @@ class HessianProblem:
         versions = [p._version for p in self.params]
         if self._graph is None or versions != self._versions:
             self._graph = None  # free the old graph before building the new one
-            with _eval_mode(self.model):
+            with eval_mode(self.model):
                 self._graph = [
                     torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
                     for x, y in self.local.batches(self.batch_size)
@@ -132,7 +118,7 @@ class HessianProblem:
                     hv = [h if h is not None else torch.zeros_like(p) for h, p in zip(raw, self.params)]
                     out = hv if i == 0 else [o + h for o, h in zip(out, hv)]
             return flatten([o.detach() for o in out])
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             for x, y in self.local.batches(self.batch_size):
                 gs = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
                 dot = cast(torch.Tensor, sum((g * vi).sum() for g, vi in zip(gs, vs)))
