@@ -69,7 +69,7 @@ class LandscapeCallback(pl.Callback):
     is logged as failed, no ``results.json`` is written for it, and training goes on.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         options: AnalysisOptions | None = None,
         every_n_epochs: int | None = None,

@@ -165,7 +165,7 @@ class AnalysisOptions:
     def __post_init__(self) -> None:
         self.validate()
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: C901
         def bad(msg: str) -> None:
             raise ValueError(msg)
 
@@ -569,7 +569,7 @@ def _convexity_map(run: _Run, result: AnalysisResult, D) -> None:
         )
 
 
-def _slice_curvature(
+def _slice_curvature(  # noqa: PLR0913
     result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str = ""
 ) -> None:
     """The diffusion estimate first (it says where its walk reads), zoomed in while it does not resolve θ*
@@ -621,7 +621,7 @@ def _slice_curvature(
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
 
 
-def _zoom(result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str, est):
+def _zoom(result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str, est):  # noqa: PLR0913
     """Up to ``o.zoom`` resamplings on balls 4× smaller while the estimate at θ* is not resolved; their samples
     are kept in ``result.zoom_samples`` (saved as ``zoom1``, ``zoom2``, ...) and their readings in
     ``result.zoom_levels``."""

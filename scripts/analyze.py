@@ -114,7 +114,7 @@ def result_names(checkpoints: list[str]) -> list[str]:
     return unique
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:  # noqa: C901
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, summary_row
     from landscape.distributed import RankFailure
     from landscape.report.figures import dc_vs_analytic, format_table

@@ -168,7 +168,7 @@ def walk(
     return p.reshape(B, m)
 
 
-def walk_w1(
+def walk_w1(  # noqa: PLR0913
     indptr: np.ndarray,
     indices: np.ndarray,
     lengths: np.ndarray,
@@ -199,7 +199,7 @@ def walk_w1(
     return np.einsum("bm,bm->b", p, dist)
 
 
-def chart_comparison(
+def chart_comparison(  # noqa: PLR0913
     X: np.ndarray,
     g: KnnGraph,
     queries: np.ndarray,

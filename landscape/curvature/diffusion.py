@@ -101,7 +101,7 @@ def _check_common(t: int | None, k: int, bandwidth: float, distance: str | None)
         raise ValueError(f"need t ≥ 1, k ≥ 2, bandwidth > 0; got t={t}, k={k}, bandwidth={bandwidth}")
 
 
-def tangent_comparison(
+def tangent_comparison(  # noqa: PLR0913
     X: np.ndarray,
     queries=None,
     *,
@@ -137,7 +137,7 @@ def tangent_comparison(
     return chart_comparison(X, gX, q, d, m, steps, bandwidth, alpha, distance or "euclidean", denoise, fit_points)
 
 
-def cube_comparison(
+def cube_comparison(  # noqa: PLR0913
     X: np.ndarray,
     queries=None,
     *,
@@ -201,7 +201,7 @@ def flat_copy_comparison(
     return 1.0 - w / global_walk_w1(u, gF, q, t, bandwidth * h, distance, alpha)
 
 
-def loss_graph_comparison(
+def loss_graph_comparison(  # noqa: PLR0913
     X: np.ndarray,
     u: np.ndarray,
     queries=None,

@@ -144,7 +144,7 @@ def _chart(Y: np.ndarray, rho: np.ndarray, basis: Monomials, C: np.ndarray, s: n
     return xi + (stretch[:, None] * np.einsum("bmi,bi->bm", xi, ghat))[..., None] * ghat[:, None, :]
 
 
-def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> tuple[np.ndarray, ...]:
+def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> tuple[np.ndarray, ...]:  # noqa: PLR0913
     """(k_t, cloud walk distribution (B, m), relative fit residual (B,), the fitted field's shift from the walk's
     reach to its start (B,), the fitted Hessian at the start in y units (B, k, k)) for patches Y = Δu/ρ (B, m, k)
     with losses Z = f − f(u_q) (B, m) at per-patch scales ``s`` (B,), on the block-diagonal patch graph (module
@@ -209,7 +209,7 @@ def _anisotropy(Y, H0, rho, basis, s: np.ndarray, gain: np.ndarray, walk_args: t
     return _sigma2(H0) / rho**4 - kt / s**2 * gain
 
 
-def loss_graph_curvature(
+def loss_graph_curvature(  # noqa: C901, PLR0913
     coords: np.ndarray,
     losses: np.ndarray,
     queries=None,

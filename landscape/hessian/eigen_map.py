@@ -67,7 +67,7 @@ def snake_order(coords: np.ndarray) -> np.ndarray:
     return np.asarray(order, dtype=np.int64)
 
 
-def eigen_map(
+def eigen_map(  # noqa: PLR0913
     model: nn.Module,
     data: EvalSubset,
     directions: torch.Tensor,

@@ -40,7 +40,7 @@ def rademacher(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice([-1.0, 1.0], size=n)
 
 
-def extremes_run(
+def extremes_run(  # noqa: PLR0913
     problem: Any,
     n_top: int,
     n_bottom: int,
@@ -146,7 +146,7 @@ class SpectrumEstimate:
         ]
 
 
-def estimate_spectrum(
+def estimate_spectrum(  # noqa: PLR0913
     problem: Any,
     *,
     top_k: int = 5,

@@ -67,7 +67,7 @@ def choose_strategy(model: nn.Module, n_eval: int) -> str:
     return "vmap" if n_eval <= 256 and not has_conv else "inplace"
 
 
-def _inplace(
+def _inplace(  # noqa: PLR0913
     model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last, fuse, meta
 ) -> tuple[np.ndarray, np.ndarray]:
     params = [p for _, p in trainable(model)]
@@ -135,7 +135,7 @@ def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> t
     return losses, accs
 
 
-def sample_landscape(
+def sample_landscape(  # noqa: PLR0913
     model: nn.Module,
     data: EvalSubset,
     directions: Directions,
