@@ -23,7 +23,8 @@ def main() -> None:
 
     from landscape.evaluation import evaluation_subset
     from landscape.hessian.density import lanczos_tridiagonal
-    from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues, power_iteration
+    from landscape.hessian.reference import power_iteration
+    from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues
     from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -52,7 +52,8 @@ def main() -> None:
     from landscape.evaluation import evaluation_subset
     from landscape.hessian.density import hessian_density
     from landscape.hessian.krylov_spectrum import deflated_probe, estimate_spectrum, extremes_run, rademacher
-    from landscape.hessian.spectrum import HessianProblem, hutchinson_trace
+    from landscape.hessian.reference import hutchinson_trace
+    from landscape.hessian.spectrum import HessianProblem
     from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -37,7 +37,7 @@ _PUBLIC = {
     "HessianProblem": "landscape.hessian.spectrum",
     "extreme_eigenvalues": "landscape.hessian.spectrum",
     "estimate_spectrum": "landscape.hessian.krylov_spectrum",
-    "hutchinson_trace": "landscape.hessian.spectrum",
+    "hutchinson_trace": "landscape.hessian.reference",
     "hessian_density": "landscape.hessian.density",
     "slice_field": "landscape.hessian.slice_field",
     "graph_curvature": "landscape.curvature.slice_geometry",

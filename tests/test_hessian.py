@@ -6,15 +6,18 @@ import torch
 
 from landscape.curvature.slice_geometry import graph_curvature
 from landscape.hessian.density import hessian_density
-from landscape.hessian.pyhessian_tools import pyhessian_top_eigenvalues, pyhessian_trace
+from landscape.hessian.reference import (
+    exact_hessian,
+    hutchinson_trace,
+    power_iteration,
+    pyhessian_top_eigenvalues,
+    pyhessian_trace,
+)
 from landscape.hessian.spectrum import (
     HessianProblem,
     eigen_directions,
-    exact_hessian,
     extreme_eigenvalues,
-    hutchinson_trace,
     lanczos_eigen,
-    power_iteration,
     projected_hessian,
 )
 

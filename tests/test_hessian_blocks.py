@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from landscape.hessian.blocks import MAX_BLOCKS, BlockProblem, block_spectra, parameter_blocks
-from landscape.hessian.spectrum import HessianProblem, exact_hessian
+from landscape.hessian.reference import exact_hessian
+from landscape.hessian.spectrum import HessianProblem
 
 from .references import digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues
+from landscape.hessian.reference import exact_hessian
+from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues
 from landscape.sharpness import average_case_sharpness, worst_case_sharpness
 
 from .references import digits_subset, small_mlp

@@ -9,8 +9,9 @@ import torch
 from landscape.analysis import AnalysisOptions, analyze_model
 from landscape.curvature.slice_curvature import REACH_POINTS, SliceCurvature, compare_slice, diffusion_estimate
 from landscape.curvature.slice_geometry import field_curvature, graph_curvature
+from landscape.hessian.reference import exact_hessian
 from landscape.hessian.slice_field import SliceField, slice_field
-from landscape.hessian.spectrum import HessianProblem, exact_hessian, extreme_eigenvalues, projected_hessian
+from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues, projected_hessian
 from landscape.losses import cross_entropy
 from landscape.params import flatten, trainable, unflatten
 from landscape.sampling.coordinates import ball

@@ -5,7 +5,7 @@ trace, the projected Hessian DᵀHD for sampled directions, and the exact Hessia
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from torch import nn
 from ..distributed import Comm, sum_with_errors
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import eval_mode, flatten, functional_model, preserved_state, trainable, unflatten
+from ..params import eval_mode, flatten, trainable, unflatten
 
 GRAPH_BUDGET = 1 << 30  # bytes the reused gradient graph may hold (activations of the subset × a safety factor)
 
@@ -237,50 +237,6 @@ def extreme_eigenvalues(problem: HessianProblem, tol: float = 1e-6, seed: int = 
     return float(res.eigenvalues.max()), float(res.eigenvalues.min()), res.n_hvp
 
 
-def power_iteration(
-    problem: HessianProblem,
-    tol: float = 1e-6,
-    max_iter: int = 10_000,
-    shift: float = 0.0,
-    seed: int = 0,
-    on_step: Callable[[int, float], bool] | None = None,
-) -> tuple[float, int]:
-    """PyHessian's method (largest |λ| of H − shift·I, relative-change stopping rule), as a baseline.
-
-    ``on_step(i, λ_i)`` sees every iterate's estimate of λ (shift added back); returning True stops the iteration
-    (benchmarks count the steps to a known answer with it)."""
-    gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(problem.num_params, generator=gen, dtype=torch.float64)
-    v /= v.norm()
-    lam, start = None, problem.n_hvp
-    for _ in range(max_iter):
-        hv = problem.hvp(v).double() - shift * v
-        new = float(hv @ v)
-        v = hv / hv.norm()
-        if on_step is not None and on_step(problem.n_hvp - start, new + shift):
-            lam = new
-            break
-        if lam is not None and abs(new - lam) / (abs(lam) + 1e-6) < tol:
-            lam = new
-            break
-        lam = new
-    if lam is None:
-        raise ValueError(f"power iteration needs max_iter ≥ 1, got {max_iter}")
-    return float(lam) + shift, problem.n_hvp - start
-
-
-def hutchinson_trace(problem: HessianProblem, n_samples: int = 100, seed: int = 0) -> tuple[float, float]:
-    """tr H ≈ mean of vᵀHv over Rademacher v; returns (estimate, standard error)."""
-    gen = torch.Generator().manual_seed(seed)
-    vals = []
-    for _ in range(n_samples):
-        v = torch.randint(0, 2, (problem.num_params,), generator=gen).double() * 2 - 1
-        vals.append(float(problem.hvp(v).double() @ v))
-    arr = np.asarray(vals)
-    se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else float("nan")
-    return float(arr.mean()), se
-
-
 def projected_hessian(problem: HessianProblem, directions: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
     """A = D H Dᵀ (k×k, symmetrised), g = D ∇L and L at θ*, for direction rows D (k, P): k HVPs (SPEC §4)."""
     D = torch.as_tensor(directions, dtype=torch.float64)
@@ -288,21 +244,3 @@ def projected_hessian(problem: HessianProblem, directions: torch.Tensor) -> tupl
     A = (D @ HD.T).numpy()
     loss, grad = problem.loss_and_grad()
     return (A + A.T) / 2, (D @ grad.double()).numpy(), loss
-
-
-def exact_hessian(
-    model: nn.Module, data: EvalSubset, loss_fn: LossFn = cross_entropy, batch_size: int = 1024
-) -> np.ndarray:
-    """Dense P×P Hessian via ``torch.func.hessian`` (reference for tests; models up to a few thousand params)."""
-    fm = functional_model(model)
-
-    def f(theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return loss_fn(fm(unflatten(theta, fm.base), x), y)
-
-    theta = flatten(fm.base).clone()
-    H = torch.zeros(len(theta), len(theta), dtype=torch.float64)
-    with preserved_state(model), torch.enable_grad():
-        for x, y in data.batches(batch_size):
-            H += torch.func.hessian(f)(theta, x, y).double() * (len(y) / len(data))
-    H = (H + H.T) / 2
-    return H.numpy()
