@@ -10,7 +10,7 @@ from landscape.hessian.blocks import MAX_BLOCKS, BlockProblem, block_spectra, pa
 from landscape.hessian.reference import exact_hessian
 from landscape.hessian.spectrum import HessianProblem
 
-from .references import digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
+from ..references import digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
 
 class CoupledQuadratic(nn.Module):

@@ -152,7 +152,7 @@ def test_analysis_with_the_fewest_samples_still_reads_curvature():
     from landscape.analysis import AnalysisOptions, analyze_model
     from landscape.losses import cross_entropy
 
-    from .references import digits_subset, small_mlp
+    from ..references import digits_subset, small_mlp
 
     o = AnalysisOptions(n_samples=20, grid_points=5, trace_samples=4, top_k=2, density_starts=1, density_steps=8)
     r = analyze_model(small_mlp(double=False), digits_subset(200, double=False), options=o, loss_fn=cross_entropy)

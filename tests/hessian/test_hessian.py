@@ -21,7 +21,7 @@ from landscape.hessian.spectrum import (
     projected_hessian,
 )
 
-from .references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
+from ..references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
 EIGS = np.array([9.0, 5.0, 3.0, 2.5, 1.0, 0.5, 0.1, -0.2, -1.0, -4.0] + [0.3] * 10)  # P = 20, saddle
 

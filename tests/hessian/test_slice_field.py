@@ -19,7 +19,7 @@ from landscape.sampling.directions import make_directions
 from landscape.sampling.loss_derivatives import finite_difference_centre, gaussian_smoothed_centre
 from landscape.sampling.sample import LandscapeSample
 
-from .references import digits_subset, small_mlp
+from ..references import digits_subset, small_mlp
 
 FAST = dict(grid_points=0, trace_samples=4, top_k=2, density_starts=0, jackknife=4)
 

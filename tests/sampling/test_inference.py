@@ -14,7 +14,7 @@ from landscape.sampling.inference import InferenceGraph, slice_max_pool, try_inf
 from landscape.sampling.sampler import sample_landscape
 from models import build_model, model_config
 
-from .references import digits_subset, direct_losses
+from ..references import digits_subset, direct_losses
 
 RTOL = 1e-5  # float32 outputs of the rewritten graph against the model's, relative to the outputs' scale
 

@@ -13,7 +13,7 @@ from landscape.sampling.sample import LandscapeSample
 from landscape.sampling.sampler import sample_landscape
 from models import build_model, model_config
 
-from .references import Quadratic, digits_subset, direct_losses, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
+from ..references import Quadratic, digits_subset, direct_losses, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
 
 def snapshot(model):

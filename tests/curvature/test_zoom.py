@@ -99,7 +99,7 @@ def test_an_analysis_zooms_in_on_a_saddle_slice_read_wrong_at_its_radius(tmp_pat
 
     from landscape.analysis import AnalysisOptions, analyze_model
 
-    from .references import digits_subset, small_mlp
+    from ..references import digits_subset, small_mlp
 
     model, data = small_mlp(), digits_subset(200)
     fast = dict(grid_points=0, hessian=False, jackknife=4, directions="hessian-mixed", n_samples=200, radius=3.0)

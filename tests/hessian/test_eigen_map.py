@@ -9,7 +9,7 @@ from torch import nn
 from landscape.hessian.eigen_map import EigenMap, eigen_map, snake_order
 from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues
 
-from .references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
+from ..references import Quadratic, digits_subset, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
 
 class Quartic(nn.Module):

@@ -1,0 +1,1 @@
+"""Tests of landscape.curvature (the package mirrored)."""

@@ -1,0 +1,1 @@
+"""Tests of landscape.hessian (the package mirrored)."""

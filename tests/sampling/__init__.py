@@ -1,0 +1,1 @@
+"""Tests of landscape.sampling (the package mirrored)."""
