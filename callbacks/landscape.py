@@ -51,6 +51,8 @@ from landscape.files import atomic_write_csv
 from landscape.losses import cross_entropy
 from landscape.report.history import HISTORY_COLUMNS, history_row
 
+from .figure_logging import log_figures
+
 LOGGED = (*HESSIAN_METRICS, *CURVATURE_METRICS, *DIAGNOSTICS, "radius")
 
 
@@ -98,6 +100,8 @@ class LandscapeCallback(pl.Callback):
         self.last: AnalysisResult | None = None
         self._subset: EvalSubset | None = None
         self._restored = False
+        self._trainer_loggers: list[Any] = []
+        self._step = 0
 
     # ------------------------------------------------------------------ state (a resumed run continues)
     @property
@@ -214,6 +218,7 @@ class LandscapeCallback(pl.Callback):
             self.history = _merge_history(self.history, root.parent / "history.csv")
             self._restored = False
         row = history_row(epoch, result, trainer.global_step)
+        self._trainer_loggers, self._step = list(trainer.loggers), trainer.global_step  # for the figures (rank zero)
         comm.run("writing the landscape results", lambda: self._write(root, result, label, [*self.history, row]))
         self.last = result
         self.done_epochs.append(epoch)
@@ -231,6 +236,8 @@ class LandscapeCallback(pl.Callback):
 
         write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis
         atomic_write_csv(root.parent / "history.csv", sorted(history, key=lambda r: r["epoch"]), HISTORY_COLUMNS)
+        if self.figures and self._trainer_loggers:
+            log_figures(self._trainer_loggers, root, step=self._step, epoch=int(root.name.split("=")[-1]))
 
 
 def _merge_history(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:

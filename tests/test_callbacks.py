@@ -183,3 +183,26 @@ def test_continuing_a_finished_fit_keeps_its_fit_end_analysis(tmp_path):
     assert [r["epoch"] for r in rows] == ["0", "1", "3"]  # ... but its row is kept
     assert [int(r["epoch"]) for r in second.history] == [0, 1, 3]
     assert float(rows[1]["lambda_max"]) == pytest.approx(first.history[1]["lambda_max"])
+
+
+def test_figures_reach_a_tensorboard_logger(tmp_path):
+    """With a real TensorBoard logger the analysis's figures are images in its event file (read back with
+    tensorboard's own reader) beside the files on disk; a logger without images (CSV) is left alone."""
+    pytest.importorskip("tensorboard")
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    pl.seed_everything(0, verbose=False)
+    cb = LandscapeCallback(FAST, at_epochs=(0,), at_fit_end=False, n_eval=100, model_attr="net", progress=False)
+    tb = TensorBoardLogger(tmp_path, name="tb", version=0)
+    trainer = pl.Trainer(max_epochs=1, logger=[tb, CSVLogger(tmp_path, name="csv")], callbacks=[cb],
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                         enable_checkpointing=False)  # fmt: skip
+    trainer.fit(TinyBN(), datamodule=ImageDataModule("digits", batch_size=64))
+    on_disk = {p.stem for p in (tmp_path / "tb" / "version_0" / "landscape" / "epoch=0").glob("*.png")}
+    assert {"surface", "density", "agreement"} <= on_disk
+    events = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"images": 0})
+    events.Reload()
+    assert {f"landscape/{name}" for name in on_disk} <= set(events.Tags()["images"])
+    image = events.Images("landscape/surface")[0]
+    assert image.width > 300 and image.height > 200 and image.step == trainer.global_step
