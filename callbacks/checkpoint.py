@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Checkpoint
 from typing_extensions import override
 
 from landscape.files import current_umask
+from models.lightning_package import callbacks as pl_callbacks
+from models.lightning_package import pl
 
 
-class LastCheckpoint(Checkpoint):
+class LastCheckpoint(pl_callbacks.Checkpoint):
     """Writes ``dirpath/last.ckpt`` at the end of every training epoch (after every other callback has updated its
     state: Lightning runs checkpoint callbacks last) through a temporary file and a rename, so the file is always a
     complete checkpoint of the last finished epoch.

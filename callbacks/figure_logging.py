@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.utilities import rank_zero_warn
-
 from landscape.exceptions import LandscapeWarning
+from models.lightning_package import rank_zero_warn
 
 
 def _kind(logger: Any) -> str:

@@ -28,10 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
@@ -50,6 +47,7 @@ from landscape.exceptions import LandscapeWarning
 from landscape.files import atomic_write_csv
 from landscape.losses import cross_entropy
 from landscape.report.history import HISTORY_COLUMNS, history_row
+from models.lightning_package import SIGTERMException, pl, rank_zero_only, rank_zero_warn
 
 from .figure_logging import log_figures
 

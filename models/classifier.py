@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
+from .lightning_package import pl
 from .registry import build_model
 
 OPTIMIZERS = ("sgd", "adam")

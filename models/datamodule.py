@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from landscape.data import Splits, TensorImages, load_splits
 from landscape.evaluation import EvalSubset
+
+from .lightning_package import pl
 
 
 class ImageDataModule(pl.LightningDataModule):

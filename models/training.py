@@ -161,11 +161,7 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     ``checkpoints/last.ckpt`` is rewritten after every epoch, so a stopped run can be resumed. Raises
     ``DataError``/``ValueError`` for bad settings and :class:`TrainingStopped` when SIGTERM ends training early.
     """
-    import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.loggers import CSVLogger
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from callbacks.checkpoint import LastCheckpoint
     from landscape.files import atomic_write_json
@@ -173,6 +169,11 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     from models.classifier import Classifier
     from models.datamodule import ImageDataModule
     from models.registry import check_size, count_parameters, describe, model_config
+
+    from .lightning_package import SIGTERMException, loggers, pl
+    from .lightning_package import callbacks as pl_callbacks
+
+    ModelCheckpoint, CSVLogger = pl_callbacks.ModelCheckpoint, loggers.CSVLogger
 
     out = Path(s.out)
     pl.seed_everything(s.seed, workers=True, verbose=False)

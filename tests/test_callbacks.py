@@ -1,5 +1,7 @@
 """The landscape callback on real tiny runs: results, non-interference (bitwise), resume, error paths."""
 
+import os
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -206,3 +208,43 @@ def test_figures_reach_a_tensorboard_logger(tmp_path):
     assert {f"landscape/{name}" for name in on_disk} <= set(events.Tags()["images"])
     image = events.Images("landscape/surface")[0]
     assert image.width > 300 and image.height > 200 and image.step == trainer.global_step
+
+
+LIGHTNING_2 = """
+import lightning as L  # the user's code: Lightning 2.x, imported before the toolkit
+from callbacks.landscape import LandscapeCallback
+from landscape.analysis import AnalysisOptions
+from models import model_config
+from models.classifier import Classifier
+from models.datamodule import ImageDataModule
+from models.lightning_package import NAME
+
+assert NAME == "lightning.pytorch", NAME
+options = AnalysisOptions(n_samples=40, grid_points=0, hessian=False, jackknife=0, zoom=0)
+cb = LandscapeCallback(options, every_n_epochs=1, n_eval=100, figures=False, progress=False)
+stop = L.pytorch.callbacks.EarlyStopping(monitor="landscape/dc_scalar", mode="max", stopping_threshold=-1e30,
+                                         check_on_train_epoch_end=True)
+trainer = L.Trainer(max_epochs=3, callbacks=[cb, stop], enable_progress_bar=False, enable_model_summary=False,
+                    logger=L.pytorch.loggers.CSVLogger(OUT), default_root_dir=OUT)
+trainer.fit(Classifier(model_config("mlp", (1, 8, 8), 10), epochs=3), datamodule=ImageDataModule("digits"))
+print("DONE", cb.done_epochs, stop.stopped_epoch)
+"""
+
+
+def test_the_toolkit_works_with_lightning_2(tmp_path):
+    """Written the Lightning 2.x way (``import lightning as L`` first, an ``L.Trainer``): the toolkit's Classifier,
+    datamodule and callback are ``lightning.pytorch`` classes, the fit runs, the analysis reaches
+    ``callback_metrics`` and EarlyStopping acts on it. A bad LANDSCAPE_LIGHTNING is one clear ImportError."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("lightning")
+    root = Path(__file__).resolve().parents[1]
+    code = f"OUT = {str(tmp_path)!r}\n" + LIGHTNING_2
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "DONE [0] 0" in run.stdout
+    bad = subprocess.run([sys.executable, "-c", "import models.lightning_package"], cwd=root, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "LANDSCAPE_LIGHTNING": "keras"})  # fmt: skip
+    assert bad.returncode != 0 and "LANDSCAPE_LIGHTNING must be lightning or pytorch_lightning" in bad.stderr
