@@ -65,6 +65,7 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_option_arguments(g, AnalysisOptions)
     g.add_argument("--html", action="store_true", help="also write surface.html, an interactive 3-D surface (~5 MB)")
+    g.add_argument("--vtk", action="store_true", help="also write surface.vtu and samples.vtu for ParaView (k = 2)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -129,6 +130,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901
             "--html draws the 2-D loss surface: it needs --grid ≥ 3 and --k 2 "
             f"(got --grid {opts.grid_points}, --k {opts.k})"
         )
+    if args.vtk and opts.k != 2:
+        fail(f"--vtk writes the 2-D surface and the slice's samples: it needs --k 2 (got --k {opts.k})")
     check_devices(args)
     out = output_folder(args.out)
     splits, data = load_eval_data(args)
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901
         try:  # every rank loads; a file one machine lacks stops the member on every rank
             net, cfg = comm.run(f"loading {ck}", lambda ck=ck: load_network(ck, fallback))
             label = f"{describe(cfg)} {name}"
-            result = _analyze_one(net.to(device), data, opts, comm, out / name, args.quiet, label, args.html)
+            result = _analyze_one(net.to(device), data, opts, comm, out / name, label, args)
         except (CheckpointError, RankFailure, ValueError, RuntimeError, ArithmeticError) as exc:
             if comm.is_zero:
                 error_line(f"{ck}: {exc}" if str(ck) not in str(exc) else str(exc))
@@ -192,11 +195,17 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901
     return 2 if failures else 0
 
 
-def _analyze_one(net, data, opts, comm, folder: Path, quiet: bool, label: str = "", html: bool = False):
-    """Analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last)."""
+def _analyze_one(net, data, opts, comm, folder: Path, label: str, args: argparse.Namespace):
+    """Analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last; ``--html`` and
+    ``--vtk`` add their files)."""
     from landscape.analysis import analyze_model
     from landscape.report.writing import write_analysis
 
-    result = analyze_model(net, data, options=opts, progress=not quiet, comm=comm, label=label)
-    comm.run("writing the results", lambda: write_analysis(result, folder, label, html=html) if comm.is_zero else None)
+    result = analyze_model(net, data, options=opts, progress=not args.quiet, comm=comm, label=label)
+
+    def write() -> None:
+        if comm.is_zero:
+            write_analysis(result, folder, label, html=args.html, vtk=args.vtk)
+
+    comm.run("writing the results", write)
     return result

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         name = f"{describe(cfg_loaded)} ({label})"
         try:
             result = analyze_model(net, data, options=opts, progress=not args.quiet, label=name)
-            write_analysis(result, out / label / "analysis", name, html=args.html)
+            write_analysis(result, out / label / "analysis", name, html=args.html, vtk=args.vtk)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             fail(f"{ck}: {exc}")
         rows.append(summary_row(str(ck), describe(cfg_loaded), result))

@@ -481,3 +481,32 @@ def test_analyze_draws_a_history_only_for_one_run(tmp_path, capsys):
     assert cli.main(["analyze", ck("a", 0), ck("b", 1), "--out", str(tmp_path / "two"), *QUICK]) == 0
     assert not (tmp_path / "two" / "history.csv").exists()
     assert "no curvature-over-training history" in capsys.readouterr().err
+
+
+def test_vtk_export_reads_back_and_is_refused_off_the_plane(tmp_path, ckpt, capsys):
+    """``--vtk``: surface.vtu (a quad mesh z = loss over the 5 × 5 grid) and samples.vtu (every sample at
+    (u₁, u₂, loss) with the exact and diffusion curvature fields) read back with meshio equal to the run's own
+    arrays; with --k 3 it is one error line."""
+    meshio = pytest.importorskip("meshio")
+    from landscape.sampling.sample import LandscapeSample
+
+    out = tmp_path / "out"
+    argv = ["analyze", str(ckpt), "--out", str(out), "--samples", "40", "--grid", "5", "--n-eval", "100",
+            "--no-hessian", "--jackknife", "0", "--exact-field", "--quiet", "--vtk"]  # fmt: skip
+    assert cli.main(argv) == 0
+    surface = meshio.read(out / "last" / "surface.vtu")
+    grid = LandscapeSample.load(out / "last" / "surface")
+    assert surface.points.shape == (25, 3) and surface.cells_dict["quad"].shape == (16, 4)
+    np.testing.assert_allclose(np.sort(surface.point_data["loss"]), np.sort(grid.losses), rtol=1e-12)
+    np.testing.assert_allclose(surface.points[:, 2], surface.point_data["loss"])
+    corners = surface.points[surface.cells_dict["quad"][0], :2]  # one cell: four grid neighbours
+    assert len({tuple(c) for c in np.round(corners, 9)}) == 4
+    samples = meshio.read(out / "last" / "samples.vtu")
+    sample = LandscapeSample.load(out / "last" / "sample")
+    assert samples.points.shape == (41, 3)
+    np.testing.assert_allclose(samples.points[:, :2], sample.coords, rtol=1e-12)
+    np.testing.assert_allclose(samples.point_data["exact_scalar"], sample.arrays["exact_scalar"], rtol=1e-12)
+    assert np.isfinite(samples.point_data["exact_scalar"]).all()
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*argv[:3], str(tmp_path / "k3"), "--k", "3", "--vtk", "--quiet"])
+    assert exc.value.code == 2 and "--vtk writes the 2-D surface" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from typing import Any
 from ..files import atomic_write_csv, current_umask
 
 RESULT_MARK = "results.json"  # present only in a complete analysis folder
-_OURS = {".png", ".npz", ".json", ".csv", ".html"}
+_OURS = {".png", ".npz", ".json", ".csv", ".html", ".vtu"}
 
 
 def _replaceable(folder: Path) -> bool:
@@ -31,10 +31,13 @@ def _replaceable(folder: Path) -> bool:
     return (folder / RESULT_MARK).is_file() and all(p.is_file() and p.suffix in _OURS for p in entries)
 
 
-def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bool = True, html: bool = False) -> Path:
+def write_analysis(
+    result: Any, folder: str | Path, label: str = "", figures: bool = True, html: bool = False, vtk: bool = False
+) -> Path:
     """Write ``result`` (an :class:`~landscape.analysis.AnalysisResult`) to ``folder``: figures (``figures``; with
     ``html`` the interactive surface too),
-    the sample and field arrays, ``results.json`` last. ``ValueError`` if ``folder`` holds files that are not an
+    the sample and field arrays (with ``vtk`` also ``surface.vtu``/``samples.vtu`` for ParaView), ``results.json``
+    last. ``ValueError`` if ``folder`` holds files that are not an
     earlier analysis (nothing is deleted then)."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or not _replaceable(folder)):
@@ -47,7 +50,11 @@ def write_analysis(result: Any, folder: str | Path, label: str = "", figures: bo
             from .figures import analysis_figures
 
             analysis_figures(result, staging, label, html=html)
-        result.save(staging)
+        result.save(staging)  # the field arrays go into the sample first: the VTK export reads them
+        if vtk:
+            from .vtk_export import write_vtk
+
+            write_vtk(result, staging)
         old = None
         if folder.exists():
             old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
