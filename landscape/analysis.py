@@ -157,7 +157,7 @@ class AnalysisOptions:
     )
     jackknife: int = _option(10, "subsets for the diffusion value's error (0: none)")
     zoom: int = _option(
-        2, f"times the estimate at θ* may resample on a ball 4× smaller while it is not resolved (0..{MAX_ZOOM})"
+        3, f"times the estimate at θ* may resample on a ball 4× smaller while it is not resolved (0..{MAX_ZOOM})"
     )
     dc_t: int | None = _option(None, "walk length of the comparison form (auto: tied to the patch)", none="auto")
     threads: int | None = _option(None, "torch CPU threads (auto: idle cores, never oversubscribing)", none="auto")

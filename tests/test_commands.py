@@ -147,7 +147,7 @@ def test_analysis_flags_are_generated_from_the_options():
         "--density-steps": ("20", "density_steps", 20),
         "--tol": ("1e-3", "tol", 1e-3),
         "--jackknife": ("0", "jackknife", 0),
-        "--zoom": ("3", "zoom", 3),
+        "--zoom": ("1", "zoom", 1),
         "--hessian-blocks": ("auto", "hessian_blocks", "auto"),
         "--batch-spectrum": ("50", "batch_spectrum", 50),
         "--sharpness": ("0.01", "sharpness", 0.01),

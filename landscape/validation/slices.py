@@ -29,7 +29,7 @@ from .manifolds import random_quadric
 NET_DIRECTIONS = ("filter0", "filter1", *EIGEN_DIRECTIONS)
 SMOOTHING_WIDTHS = (0.03, 0.2)  # σ / radius of the Gaussian-smoothed references: near θ*, and the walk's reach
 VARYING_CV = 0.25  # field Spearman is counted where the exact field's std/|mean| is at least this
-ZOOM_LEVELS = 2  # the analysis's default (AnalysisOptions.zoom)
+ZOOM_LEVELS = 3  # the analysis's default (AnalysisOptions.zoom)
 
 
 @dataclass
