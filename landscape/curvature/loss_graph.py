@@ -144,11 +144,25 @@ def _chart(Y: np.ndarray, rho: np.ndarray, basis: Monomials, C: np.ndarray, s: n
     return xi + (stretch[:, None] * np.einsum("bmi,bi->bm", xi, ghat))[..., None] * ghat[:, None, :]
 
 
-def _paired_walk(Y, Z, rho, basis, s, indptr, indices, sigma, steps, alpha) -> tuple[np.ndarray, ...]:  # noqa: PLR0913
+@dataclass(frozen=True)
+class _PatchGraph:
+    """The walk's graph over a batch of patches (the same for the data, the reference paraboloid and the
+    anisotropy term): block-diagonal CSR structure over B·m nodes, per-patch bandwidths (B,), steps and the α
+    normalisation."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    sigma: np.ndarray
+    steps: int
+    alpha: float
+
+
+def _paired_walk(Y, Z, rho, basis, s, graph: _PatchGraph) -> tuple[np.ndarray, ...]:
     """(k_t, cloud walk distribution (B, m), relative fit residual (B,), the fitted field's shift from the walk's
     reach to its start (B,), the fitted Hessian at the start in y units (B, k, k)) for patches Y = Δu/ρ (B, m, k)
-    with losses Z = f − f(u_q) (B, m) at per-patch scales ``s`` (B,), on the block-diagonal patch graph (module
-    docstring)."""
+    with losses Z = f − f(u_q) (B, m) at per-patch scales ``s`` (B,), on the block-diagonal patch ``graph``
+    (module docstring)."""
+    indptr, indices, sigma, steps, alpha = graph.indptr, graph.indices, graph.sigma, graph.steps, graph.alpha
     B, m, _ = Y.shape
     C = fit(basis, Y, Z)
     resid = Z - np.einsum("bmc,bc->bm", basis.design(Y), C)
@@ -198,14 +212,14 @@ def _patch_knn(Y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return A.indptr, A.indices, np.median(kth, axis=1)
 
 
-def _anisotropy(Y, H0, rho, basis, s: np.ndarray, gain: np.ndarray, walk_args: tuple) -> np.ndarray:
+def _anisotropy(Y, H0, rho, basis, s: np.ndarray, gain: np.ndarray, graph: _PatchGraph) -> np.ndarray:
     """For k ≥ 3: what the calibrated walk misreads on the patch's own quadratic ½ΔuᵀÂΔu (Â the fitted Hessian at
     the query), σ₂(Â) − walk: one paraboloid calibrates the isotropic part of the walk's response, but on a finite
     patch the k(k − 1)/2 sectional curvatures get unequal weights, and a spectrum like (100, 1, −1) (R = −2 from
     ±100 sectional terms) read −38.8. Walked at the data's own scale ``s`` (B,), so that what remains of the relief's
     non-linearity cancels too. Zero for k = 2, where the response is exactly the Gauss curvature."""
     Zq = 0.5 * np.einsum("bmi,bij,bmj->bm", Y, H0, Y)  # in u: ½ΔuᵀÂΔu with Â = H0/ρ², Δu = ρY
-    kt = _paired_walk(Y, Zq, rho, basis, s, *walk_args)[0]
+    kt = _paired_walk(Y, Zq, rho, basis, s, graph)[0]
     return _sigma2(H0) / rho**4 - kt / s**2 * gain
 
 
@@ -289,21 +303,19 @@ def loss_graph_curvature(  # noqa: C901, PLR0913
         Y = du / rho[:, None, None]
         indptr, indices, kth = _patch_knn(du, k)
         sigma = bandwidth * kth  # per patch: the graph's own scale, the same on both sides
-        walk_args = (indptr, indices, sigma, steps, alpha)
+        graph = _PatchGraph(indptr, indices, sigma, steps, alpha)
         Z = f[P] - f[qb][:, None]
-        kt_b, p_cloud, rel, shift_b, H0 = _paired_walk(Y, Z, rho, basis, np.full(len(qb), s), *walk_args)
+        kt_b, p_cloud, rel, shift_b, H0 = _paired_walk(Y, Z, rho, basis, np.full(len(qb), s), graph)
         sl = slice(start, start + len(qb))
         kt[sl], reach_w[sl], reach_i[sl], residual[sl], shift[sl] = kt_b, p_cloud, P, rel, shift_b
         fitted[sl] = _sigma2(H0) / rho**4
         if calibrate:  # the reference paraboloid ½|u − u_q|² on the same patches, its own relief rule: R/s² → d(d − 1)
             s_ref = 2.0 * relief / rho
-            ref = _paired_walk(
-                Y, 0.5 * (rho**2)[:, None] * np.einsum("bmi,bmi->bm", Y, Y), rho, basis, s_ref, *walk_args
-            )
+            ref = _paired_walk(Y, 0.5 * (rho**2)[:, None] * np.einsum("bmi,bmi->bm", Y, Y), rho, basis, s_ref, graph)
             gain = d * (d - 1) / (ref[0] / s_ref**2)  # calibrated R/s² per unit of k_t/s²
             region[sl] = kt_b / s**2 * gain
             if d >= 3:
-                region[sl] += _anisotropy(Y, H0, rho, basis, np.full(len(qb), s), gain, walk_args)
+                region[sl] += _anisotropy(Y, H0, rho, basis, np.full(len(qb), s), gain, graph)
     if not calibrate:
         region[:] = np.nan
     cap = SHIFT_CAP * np.abs(region)
