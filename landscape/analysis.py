@@ -359,10 +359,11 @@ def analyze_model(
     o = options or AnalysisOptions()
     o.validate()
     work = max(num_params(model), activation_numel(model, data.x[:1])) * len(data)
+    comm = comm or Comm()
     with using_threads(choose_threads(work, o.threads)) as n_threads:
-        result = _analyze(model, data, o, loss_fn, progress, comm or Comm(), label)
+        result = _analyze(model, data, o, loss_fn, progress, comm, label)
     result.threads = n_threads
-    if (comm or Comm()).is_zero:  # the caveats, once, where notebooks and loggers see them
+    if comm.is_zero:  # the caveats, once, where notebooks and loggers see them
         for text in result.warnings:
             warnings.warn(f"{label}: {text}" if label else text, LandscapeWarning, stacklevel=2)
     return result
@@ -425,7 +426,7 @@ def _analyze(
     result.direction_eigenvalues = eig_values
     result.hessian_warnings = warnings
     if run.o.curvature:
-        _slice_curvature(result, model, data, D, loss_fn, run.o, comm, run.progress, run.tag)
+        _slice_curvature(run, result, D)
     if run.o.hessian and not sample.finite[0]:
         result.hessian_skipped = "the loss at the trained point is not finite: no Hessian spectrum"
     elif run.o.hessian:
@@ -569,13 +570,11 @@ def _convexity_map(run: _Run, result: AnalysisResult, D) -> None:
         )
 
 
-def _slice_curvature(  # noqa: PLR0913
-    result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str = ""
-) -> None:
+def _slice_curvature(run: _Run, result: AnalysisResult, D) -> None:
     """The diffusion estimate first (it says where its walk reads), zoomed in while it does not resolve θ*
     (:mod:`landscape.curvature.zoom`), then the exact curvature where the comparison needs it: the centre and the
     walk's reach of the reading that stands for θ*, or every sample with ``exact_field`` (SPEC §4–5)."""
-    s, sample = result.scalars, result.sample
+    o, comm, s, sample = run.o, run.comm, result.scalars, result.sample
     if not sample.finite[0]:
         nan = float("nan")
         result.slice = SliceCurvature(nan, nan, nan, nan, nan, warnings=["the loss at the trained point is not finite"])
@@ -589,19 +588,19 @@ def _slice_curvature(  # noqa: PLR0913
         lambda: diffusion_estimate(u, f, replicates=o.jackknife, seed=o.seed, field=dc_field, t=o.dc_t),
     )
     result.timings["diffusion_curvature"] = time.perf_counter() - t0
-    levels = _zoom(result, model, data, D, loss_fn, o, comm, progress, tag, est)
+    levels = _zoom(run, result, D, est)
+    pick = int(comm.share(torch.tensor([pick_level(levels)]))[0])
     t0 = time.perf_counter()
-    rows = est.truth_rows(every=o.exact_field)
-    exact = field_on_ranks(
-        comm, model, data, D.matrix, u[rows], loss_fn, progress=progress, desc=f"{tag}exact slice field"
-    )
+    # the sampled slice's own truth: its reach draws when its reading stands for θ*, only the centre when a zoom's
+    # does (the zoom brings its own draws), every sample with exact_field
+    rows = est.truth_rows(every=o.exact_field) if pick == 0 or o.exact_field else np.array([0])
+    exact = _exact_field(run, D, u[rows], "exact slice field")
     result.exact, result.exact_rows = exact, rows
     sc = compare_slice(est, rows, field_curvature(exact.hessians, exact.gradients, est.scale)["scalar"] / est.scale**2)
-    pick = int(comm.share(torch.tensor([pick_level(levels)]))[0])
     if pick > 0:  # the zoomed reading stands for θ*; the field (figure, Spearman) stays the sampled slice's
         zoomed = levels[pick].estimate
         z_rows = zoomed.truth_rows()
-        z_exact = field_on_ranks(comm, model, data, D.matrix, zoomed.coords[z_rows], loss_fn)
+        z_exact = _exact_field(run, D, zoomed.coords[z_rows], f"exact field of zoom {pick}")
         z_field = field_curvature(z_exact.hessians, z_exact.gradients, zoomed.scale)["scalar"] / zoomed.scale**2
         sc = replace(
             compare_slice(zoomed, z_rows, z_field),
@@ -615,24 +614,31 @@ def _slice_curvature(  # noqa: PLR0913
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)
     result.principal_curvatures = (gc.principal / sc.scale).tolist()
     step = FD_STEP * levels[pick].radius  # the crease-inclusive truth at the read scale (loss_derivatives docstring)
-    g_fd, h_fd = finite_difference_centre(model, data, D, step, loss_fn, comm)
+    g_fd, h_fd = finite_difference_centre(run.model, run.data, D, step, run.loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
     cloud = np.column_stack([u, sc.scale * f])
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
 
 
-def _zoom(result, model, data, D, loss_fn, o: AnalysisOptions, comm: Comm, progress: bool, tag: str, est):  # noqa: PLR0913
+def _exact_field(run: _Run, D, coords: np.ndarray, what: str) -> SliceField:
+    """The exact gradient and Hessian of the slice at ``coords`` (rows split over the ranks)."""
+    return field_on_ranks(run.comm, run.model, run.data, D.matrix, coords, run.loss_fn, progress=run.progress,
+                          desc=f"{run.tag}{what}")  # fmt: skip
+
+
+def _zoom(run: _Run, result: AnalysisResult, D, est):
     """Up to ``o.zoom`` resamplings on balls 4× smaller while the estimate at θ* is not resolved; their samples
     are kept in ``result.zoom_samples`` (saved as ``zoom1``, ``zoom2``, ...) and their readings in
     ``result.zoom_levels``."""
+    o, comm = run.o, run.comm
     assert o.radius is not None
     t0 = time.perf_counter()
 
     def resample(radius: float) -> tuple[np.ndarray, np.ndarray]:
         level = len(result.zoom_samples) + 1
         coords = replace(o, radius=radius).coordinates()
-        z = sample_on_ranks(comm, model, data, D, coords, loss_fn, progress=progress,
-                            desc=f"{tag}zoom {level}: radius {radius:.3g}")  # fmt: skip
+        z = sample_on_ranks(comm, run.model, run.data, D, coords, run.loss_fn, progress=run.progress,
+                            desc=f"{run.tag}zoom {level}: radius {radius:.3g}")  # fmt: skip
         result.zoom_samples.append(z)
         return z.coords[z.finite], z.losses[z.finite]
 
