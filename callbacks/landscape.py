@@ -98,8 +98,6 @@ class LandscapeCallback(pl.Callback):
         self.last: AnalysisResult | None = None
         self._subset: EvalSubset | None = None
         self._restored = False
-        self._trainer_loggers: list[Any] = []
-        self._step = 0
 
     # ------------------------------------------------------------------ state (a resumed run continues)
     @property
@@ -216,8 +214,8 @@ class LandscapeCallback(pl.Callback):
             self.history = _merge_history(self.history, root.parent / "history.csv")
             self._restored = False
         row = history_row(epoch, result, trainer.global_step)
-        self._trainer_loggers, self._step = list(trainer.loggers), trainer.global_step  # for the figures (rank zero)
-        comm.run("writing the landscape results", lambda: self._write(root, result, label, [*self.history, row]))
+        history, loggers = [*self.history, row], list(trainer.loggers)
+        comm.run("writing the landscape results", lambda: self._write(root, result, label, history, loggers, epoch))
         self.last = result
         self.done_epochs.append(epoch)
         self.history.append(row)
@@ -229,13 +227,15 @@ class LandscapeCallback(pl.Callback):
             logger.log_metrics({**metrics, "epoch": epoch}, step=trainer.global_step)
 
     @rank_zero_only
-    def _write(self, root: Path, result: AnalysisResult, label: str, history: list[dict[str, Any]]) -> None:
+    def _write(
+        self, root: Path, result: AnalysisResult, label: str, history: list[dict[str, Any]], loggers: list, epoch: int
+    ) -> None:
         from landscape.report.writing import write_analysis
 
         write_analysis(result, root, label, figures=self.figures)  # results.json last: marks a complete analysis
         atomic_write_csv(root.parent / "history.csv", sorted(history, key=lambda r: r["epoch"]), HISTORY_COLUMNS)
-        if self.figures and self._trainer_loggers:
-            log_figures(self._trainer_loggers, root, step=self._step, epoch=int(root.name.split("=")[-1]))
+        if self.figures and loggers:
+            log_figures(loggers, root, step=int(history[-1]["step"]), epoch=epoch)
 
 
 def _merge_history(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
