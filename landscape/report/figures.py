@@ -407,18 +407,10 @@ def skip_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path, t
     ax.set_title("Hessian eigenvalue density (SLQ)", fontsize=9)
     ax = fig.add_subplot(gs[1, 2])
     keys = ["lambda_max", "lambda_min", "trace", "analytic_scalar", "dc_scalar", "fd_scalar"]
-    x = np.arange(len(keys))
-    values = []
-    for i, (label, r) in enumerate(pairs):
-        vals = np.array([r.scalars.get(k, np.nan) for k in keys], dtype=float)
-        values.extend(vals[np.isfinite(vals)])
-        ax.bar(x + (i - 0.5) * 0.4, np.nan_to_num(vals), 0.4, label=label)
-    symlog_axis(ax, "y", values, margin=1.3)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xticks(x, keys, rotation=25, fontsize=8)
+    _paired_bars(ax, keys, [(label, np.array([r.scalars.get(k, np.nan) for k in keys], dtype=float))
+                            for label, r in pairs])  # fmt: skip
     ax.set_ylabel("value (symmetric log scale)", fontsize=8)
     ax.set_title("curvature figures (curvatures in R(s)/s² units)", fontsize=9)
-    ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(fig, path)
@@ -430,21 +422,15 @@ def blocks_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Path,
     names = list(dict.fromkeys([b["block"] for b in skip.blocks] + [b["block"] for b in noskip.blocks]))
     pairs = (("with skips", skip), ("without skips", noskip))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    x = np.arange(len(names))
     for ax, key, word in zip(axes, ("lambda_max", "lambda_min", "trace"), ("λmax", "λmin", "trace")):
-        values = []
-        for i, (label, r) in enumerate(pairs):
+        series = []
+        for label, r in pairs:
             by = {b["block"]: b[key] for b in r.blocks}
-            vals = np.array([by.get(n, np.nan) for n in names], dtype=float)
-            values.extend(vals[np.isfinite(vals)])
-            ax.bar(x + (i - 0.5) * 0.4, np.nan_to_num(vals), 0.4, label=label)
-        symlog_axis(ax, "y", values, margin=1.3)
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xticks(x, names, rotation=25, fontsize=8)
+            series.append((label, np.array([by.get(n, np.nan) for n in names], dtype=float)))
+        _paired_bars(ax, names, series)
         ax.set_xlabel("parameter block", fontsize=8)
         ax.set_ylabel(f"{word} of the block's Hessian (symmetric log scale)", fontsize=8)
         ax.set_title(f"{word} per block", fontsize=9)
-        ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(fig, path)
@@ -459,3 +445,16 @@ def convexity_panel(skip: AnalysisResult, noskip: AnalysisResult, path: str | Pa
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save(fig, path)
+
+
+def _paired_bars(ax, names: list[str], series: list[tuple[str, np.ndarray]]) -> None:
+    """Two models' values side by side per name, on a symmetric-log axis (NaN: no bar), with the zero line."""
+    x = np.arange(len(names))
+    values: list[float] = []
+    for i, (label, vals) in enumerate(series):
+        values.extend(vals[np.isfinite(vals)])
+        ax.bar(x + (i - 0.5) * 0.4, np.nan_to_num(vals), 0.4, label=label)
+    symlog_axis(ax, "y", values, margin=1.3)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(x, names, rotation=25, fontsize=8)
+    ax.legend(fontsize=7)
