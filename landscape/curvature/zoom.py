@@ -10,10 +10,9 @@ reading stands for θ*. Numpy only: the caller's ``resample`` draws and evaluate
 
 Measured by ``landscape validate --quick`` on its trained-net slices (MLP, ConvNet, ResNet-8 with and without
 skips; 32 slices × sample counts at radius 0.1 to 1, 100 to 1,000 samples) with at most three zooms (the default):
-within 1.5× of the crease-inclusive truth at the read scale (central differences at 0.05 × the read radius) on
-0.688 of them (0.312 without zooming, 0.625 with two), the same sign on 0.938 (0.812), Spearman across slices 0.924
-(0.761 with two zooms), marked resolved on 0.625 (0.281) and then within 1.5× on 0.90; every remaining sign miss
-is marked unresolved.
+within 1.5× of the crease-inclusive truth at the read scale (central differences in float64 at 0.05 × the read
+radius) on 0.781 of them, the same sign on 0.969, Spearman across slices 0.940, marked resolved on 0.625 (0.281
+without zooming) and then within 1.5× on 0.90; the remaining sign miss is marked unresolved.
 """
 
 from __future__ import annotations
