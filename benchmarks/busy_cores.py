@@ -29,8 +29,8 @@ def main() -> None:
 
     from landscape.analysis import AnalysisOptions, analyze_model
     from landscape.data import load_digits_splits
+    from landscape.models import build_model, model_config
     from landscape.threads import idle_cores, usable_cores
-    from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=2)

@@ -25,7 +25,7 @@ def _train(splits, seed: int = 0):
     import torch
     from torch import nn
 
-    from models import build_model, model_config
+    from landscape.models import build_model, model_config
 
     torch.manual_seed(seed)
     model = build_model(model_config("convnet", splits.input_shape, splits.num_classes))

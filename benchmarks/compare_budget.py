@@ -35,12 +35,12 @@ def main() -> None:
     from landscape.hessian.krylov_spectrum import estimate_spectrum, extremes_run
     from landscape.hessian.slice_field import slice_field
     from landscape.hessian.spectrum import HessianProblem
+    from landscape.models.checkpoints import load_network
+    from landscape.models.training import TrainSettings, train_model
     from landscape.sampling.coordinates import ball
     from landscape.sampling.directions import make_directions
     from landscape.sampling.sampler import sample_landscape
     from landscape.threads import choose_threads
-    from models.checkpoints import load_network
-    from models.training import TrainSettings, train_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depth", type=int, default=20)

@@ -32,11 +32,11 @@ def main() -> None:
 
     from landscape.data import load_mnist
     from landscape.evaluation import evaluation_subset
+    from landscape.models import build_model, model_config
     from landscape.params import trainable, unflatten
     from landscape.sampling.coordinates import ball
     from landscape.sampling.directions import make_directions
     from landscape.sampling.sampler import sample_landscape
-    from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-eval", type=int, default=2000)

@@ -29,8 +29,8 @@ def setup(n_eval: int):
 
     from landscape.data import load_mnist
     from landscape.evaluation import evaluation_subset
+    from landscape.models import build_model, model_config
     from landscape.sampling.directions import make_directions
-    from models import build_model, model_config
 
     s = load_mnist(SHARED_MNIST)
     data = evaluation_subset(s.train_x, s.train_y, n_eval, seed=0, source="mnist:train")

@@ -22,8 +22,8 @@ def _trained(name: str):
     from torch import nn
 
     from landscape.data import load_digits_splits
+    from landscape.models import build_model, model_config
     from landscape.threads import using_threads
-    from models import build_model, model_config
 
     s = load_digits_splits()
     cfg = model_config(name, s.input_shape, s.num_classes, **({"widths": [32]} if name == "mlp" else {}))

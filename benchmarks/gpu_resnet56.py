@@ -23,10 +23,10 @@ def main() -> None:
     from landscape.analysis import AnalysisOptions, analyze_model
     from landscape.evaluation import evaluation_subset
     from landscape.hessian.spectrum import HessianProblem
+    from landscape.models import build_model, model_config
     from landscape.sampling.coordinates import ball
     from landscape.sampling.directions import make_directions
     from landscape.sampling.sampler import sample_landscape
-    from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-eval", type=int, default=1000)

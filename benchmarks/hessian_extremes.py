@@ -25,7 +25,7 @@ def main() -> None:
     from landscape.hessian.density import lanczos_tridiagonal
     from landscape.hessian.reference import power_iteration
     from landscape.hessian.spectrum import HessianProblem, extreme_eigenvalues
-    from models import build_model, model_config
+    from landscape.models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-eval", type=int, default=1000)

@@ -23,7 +23,7 @@ def main() -> None:
     from landscape.data import load_digits_splits, load_mnist
     from landscape.evaluation import evaluation_subset
     from landscape.hessian.spectrum import HessianProblem
-    from models import build_model, model_config
+    from landscape.models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-eval", type=int, default=1000)

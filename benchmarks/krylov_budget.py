@@ -54,7 +54,7 @@ def main() -> None:
     from landscape.hessian.krylov_spectrum import deflated_probe, estimate_spectrum, extremes_run, rademacher
     from landscape.hessian.reference import hutchinson_trace
     from landscape.hessian.spectrum import HessianProblem
-    from models import build_model, model_config
+    from landscape.models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-eval", type=int, default=1000)

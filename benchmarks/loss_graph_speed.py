@@ -51,10 +51,10 @@ def field_costs() -> None:
     from landscape.data import load_digits_splits
     from landscape.evaluation import evaluation_subset
     from landscape.hessian.slice_field import slice_field
+    from landscape.models import build_model, model_config
     from landscape.sampling.coordinates import ball
     from landscape.sampling.directions import make_directions
     from landscape.sampling.sampler import sample_landscape
-    from models import build_model, model_config
 
     s = load_digits_splits()
     u = ball(39, 2, 0.3, seed=0)

@@ -23,11 +23,11 @@ def main() -> None:
     from torch.nn import functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
+    from landscape.models import build_model, model_config
     from landscape.params import trainable, unflatten
     from landscape.sampling.coordinates import ball
     from landscape.sampling.directions import make_directions
     from landscape.sampling.sampler import sample_landscape
-    from models import build_model, model_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=1000)

@@ -16,8 +16,8 @@ import torch
 from typing_extensions import override
 
 from landscape.files import current_umask
-from models.lightning_package import callbacks as pl_callbacks
-from models.lightning_package import pl
+from landscape.models.lightning_package import callbacks as pl_callbacks
+from landscape.models.lightning_package import pl
 
 
 class LastCheckpoint(pl_callbacks.Checkpoint):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from landscape.exceptions import LandscapeWarning
-from models.lightning_package import rank_zero_warn
+from landscape.models.lightning_package import rank_zero_warn
 
 
 def _kind(logger: Any) -> str:

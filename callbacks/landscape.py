@@ -46,8 +46,8 @@ from landscape.evaluation import DEFAULT_N_EVAL, EvalSubset, as_eval_subset
 from landscape.exceptions import LandscapeWarning
 from landscape.files import atomic_write_csv
 from landscape.losses import cross_entropy
+from landscape.models.lightning_package import SIGTERMException, pl, rank_zero_only, rank_zero_warn
 from landscape.report.history import HISTORY_COLUMNS, history_row
-from models.lightning_package import SIGTERMException, pl, rank_zero_only, rank_zero_warn
 
 from .figure_logging import log_figures
 

@@ -96,7 +96,7 @@ def grid_side(n_samples: int, k: int) -> int:
 
 def _option(default: Any, help: str, **cli: Any) -> Any:
     """A field whose ``help`` (and command-line ``flag`` name, ``choices``, and the word ``none`` that stands for
-    None) the command-line tools read to generate their flags (scripts.common.add_option_arguments)."""
+    None) the command-line tools read to generate their flags (landscape.cli.common.add_option_arguments)."""
     return field(default=default, metadata={"help": help, **cli})
 
 

@@ -50,7 +50,7 @@ class TrainSettings:
 
 def optimisation_settings(s: TrainSettings) -> dict:
     """Resolve recipe + explicit settings (explicit settings win)."""
-    from models.classifier import LI2018
+    from landscape.models.classifier import LI2018
 
     base = (
         dict(LI2018)
@@ -72,7 +72,7 @@ def _resume_point(s: TrainSettings, cfg: dict, opt: dict) -> Path | None:
     """The checkpoint to continue from, or None for a fresh run; ``ValueError`` when the folder and the request
     disagree (an earlier run without --resume, --resume with nothing to resume, another architecture, no epochs
     left to train, or optimisation settings or a seed that the resumed run would not use)."""
-    from models.checkpoints import CheckpointError, load_network
+    from landscape.models.checkpoints import CheckpointError, load_network
 
     last = Path(s.out) / "checkpoints" / "last.ckpt"
     if not s.resume:
@@ -163,12 +163,12 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
     """
     import torch
 
-    from callbacks.checkpoint import LastCheckpoint
+    from landscape.callbacks.checkpoint import LastCheckpoint
     from landscape.files import atomic_write_json
+    from landscape.models.classifier import Classifier
+    from landscape.models.datamodule import ImageDataModule
+    from landscape.models.registry import check_size, count_parameters, describe, model_config
     from landscape.threads import choose_threads, using_threads
-    from models.classifier import Classifier
-    from models.datamodule import ImageDataModule
-    from models.registry import check_size, count_parameters, describe, model_config
 
     from .lightning_package import SIGTERMException, loggers, pl
     from .lightning_package import callbacks as pl_callbacks

@@ -118,11 +118,11 @@ def result_names(checkpoints: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:  # noqa: C901
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, summary_row
     from landscape.distributed import RankFailure
+    from landscape.models.checkpoints import CheckpointError, load_network
+    from landscape.models.registry import describe, model_config
     from landscape.report.figures import dc_vs_analytic, format_table
     from landscape.report.history import epoch_of, history_row, write_history
     from landscape.report.writing import clear_stale, write_summary
-    from models.checkpoints import CheckpointError, load_network
-    from models.registry import describe, model_config
 
     opts = options_from(args)
     if args.html and not (opts.grid_points and opts.k == 2):  # no silent outputs: the surface is what --html draws

@@ -18,13 +18,13 @@ from landscape.exceptions import LandscapeWarning
 from .common import release_output_locks, write_error
 
 SUBCOMMANDS = {
-    "train": "scripts.train",
-    "validate": "scripts.validate",
-    "analyze": "scripts.analyze",
-    "demo": "scripts.demo",
-    "compare": "scripts.compare",
-    "interpolate": "scripts.interpolate",
-    "trajectory": "scripts.trajectory",
+    "train": "landscape.cli.train",
+    "validate": "landscape.cli.validate",
+    "analyze": "landscape.cli.analyze",
+    "demo": "landscape.cli.demo",
+    "compare": "landscape.cli.compare",
+    "interpolate": "landscape.cli.interpolate",
+    "trajectory": "landscape.cli.trajectory",
 }
 
 

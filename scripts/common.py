@@ -190,7 +190,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """The architecture options of :func:`add_model_arguments`, for :func:`models.registry.model_config`."""
+    """The architecture options of :func:`add_model_arguments`, for :func:`landscape.models.registry.model_config`."""
     return {
         "widths": args.widths,
         "bias": False if args.no_bias else None,

@@ -29,11 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
     from landscape.files import atomic_write_json
+    from landscape.models.checkpoints import CheckpointError, load_network
+    from landscape.models.registry import describe, model_config
+    from landscape.models.training import TrainingStopped, TrainSettings, train_model
     from landscape.report.figures import blocks_panel, convexity_panel, dc_vs_analytic, format_table, skip_panel
     from landscape.report.writing import clear_stale, write_analysis, write_summary
-    from models.checkpoints import CheckpointError, load_network
-    from models.registry import describe, model_config
-    from models.training import TrainingStopped, TrainSettings, train_model
 
     if args.depth < 8 or (args.depth - 2) % 6:
         fail(f"--depth must be 6n+2 (20, 32, 44, 56, 110), got {args.depth}")

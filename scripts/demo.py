@@ -23,12 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callbacks.landscape import LandscapeCallback
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, AnalysisOptions, summary_row
+    from landscape.callbacks.landscape import LandscapeCallback
     from landscape.files import atomic_write_json
+    from landscape.models.training import TrainingStopped, TrainSettings, train_model
     from landscape.report.figures import dc_vs_analytic, format_table
     from landscape.report.writing import clear_stale, write_summary
-    from models.training import TrainingStopped, TrainSettings, train_model
 
     out = output_folder(args.out)
     report = out / "report"

@@ -38,8 +38,8 @@ def load_checkpoints(args: argparse.Namespace, paths: list[str]):
     missing, corrupt or diverged (NaN/Inf weights) checkpoint or a mix of architectures."""
     import torch
 
-    from models.checkpoints import CheckpointError, load_network
-    from models.registry import model_config
+    from landscape.models.checkpoints import CheckpointError, load_network
+    from landscape.models.registry import model_config
 
     from .analyze import load_eval_data
 
@@ -64,11 +64,11 @@ def load_checkpoints(args: argparse.Namespace, paths: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
+    from landscape.models.registry import describe
     from landscape.report.path_figures import interpolation_figure
     from landscape.report.plots import save
     from landscape.report.writing import clear_stale
     from landscape.sampling.paths import MAX_LINE_POINTS, interpolate
-    from models.registry import describe
 
     if not 2 <= args.points <= MAX_LINE_POINTS or args.extend > 10:
         fail(f"need 2 ≤ --points ≤ {MAX_LINE_POINTS} and --extend ≤ 10, got {args.points} and {args.extend}")

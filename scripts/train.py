@@ -1,7 +1,7 @@
 """``landscape train``: train any architecture with Lightning; writes checkpoints and a metrics CSV.
 
-The command line over :func:`models.training.train_model`, the one training path (``train``, ``compare``, ``demo``
-and the benchmarks all call it with a :class:`models.training.TrainSettings`).
+The command line over :func:`landscape.models.training.train_model`, the one training path (``train``, ``compare``,
+``demo`` and the benchmarks all call it with a :class:`landscape.models.training.TrainSettings`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from models.training import TrainSettings
+    from landscape.models.training import TrainSettings
 
 DESCRIPTION = "Train a classifier (deterministic on CPU given --seed); writes checkpoints and metrics.csv to --out."
 
@@ -67,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> TrainSettings:
-    from models.training import TrainSettings
+    from landscape.models.training import TrainSettings
 
     names = set(TrainSettings.__dataclass_fields__) - {"model_options"}
     return TrainSettings(model_options=model_options(args), **{k: getattr(args, k) for k in names})
@@ -75,7 +75,7 @@ def settings_from(args: argparse.Namespace) -> TrainSettings:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.data import DataError
-    from models.training import TrainingStopped, train_model
+    from landscape.models.training import TrainingStopped, train_model
 
     check_devices(args)
     output_folder(args.out)

@@ -24,12 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from landscape.models.registry import describe
     from landscape.report.history import epoch_of
     from landscape.report.path_figures import trajectory_figure
     from landscape.report.plots import save
     from landscape.report.writing import clear_stale
     from landscape.sampling.paths import trajectory
-    from models.registry import describe
 
     from .interpolate import load_checkpoints
 

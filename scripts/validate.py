@@ -37,7 +37,7 @@ def _train_digits(name: str, seed: int, epochs: int):
     from torch import nn
 
     from landscape.data import load_digits_splits
-    from models import build_model, model_config
+    from landscape.models import build_model, model_config
 
     s = load_digits_splits()
     if name.startswith("resnet8"):

@@ -14,11 +14,11 @@ import pytorch_lightning as pl
 import torch
 
 import landscape.files as files
-from callbacks.landscape import LandscapeCallback
 from landscape.analysis import AnalysisOptions
-from models.classifier import Classifier
-from models.datamodule import ImageDataModule
-from models.registry import model_config
+from landscape.callbacks.landscape import LandscapeCallback
+from landscape.models.classifier import Classifier
+from landscape.models.datamodule import ImageDataModule
+from landscape.models.registry import model_config
 
 OPTIONS = AnalysisOptions(n_samples=60, grid_points=5, trace_samples=5, top_k=2, density_starts=1, density_steps=10)
 N_EVAL = 150

@@ -8,9 +8,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from callbacks.landscape import LandscapeCallback
 from landscape.analysis import AnalysisOptions
-from models.datamodule import ImageDataModule
+from landscape.callbacks.landscape import LandscapeCallback
+from landscape.models.datamodule import ImageDataModule
 
 FAST = AnalysisOptions(n_samples=60, grid_points=7, trace_samples=5, top_k=2, density_starts=1, density_steps=10)
 
@@ -119,7 +119,7 @@ def test_eval_data_from_dataloader(tmp_path):
 def test_every_hook_is_marked_override_and_exists_in_lightning():
     """@override on each hook (checked statically by type checkers) and here at run time: a misspelt hook name
     would never be called by Lightning."""
-    from callbacks.checkpoint import LastCheckpoint
+    from landscape.callbacks.checkpoint import LastCheckpoint
 
     for cls in (LandscapeCallback, LastCheckpoint):
         hooks = [n for n, f in vars(cls).items() if callable(f) and (n.startswith("on_") or n in ("setup", "teardown"))]
@@ -212,12 +212,12 @@ def test_figures_reach_a_tensorboard_logger(tmp_path):
 
 LIGHTNING_2 = """
 import lightning as L  # the user's code: Lightning 2.x, imported before the toolkit
-from callbacks.landscape import LandscapeCallback
+from landscape.callbacks.landscape import LandscapeCallback
 from landscape.analysis import AnalysisOptions
-from models import model_config
-from models.classifier import Classifier
-from models.datamodule import ImageDataModule
-from models.lightning_package import NAME
+from landscape.models import model_config
+from landscape.models.classifier import Classifier
+from landscape.models.datamodule import ImageDataModule
+from landscape.models.lightning_package import NAME
 
 assert NAME == "lightning.pytorch", NAME
 options = AnalysisOptions(n_samples=40, grid_points=0, hessian=False, jackknife=0, zoom=0)
@@ -245,6 +245,7 @@ def test_the_toolkit_works_with_lightning_2(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "DONE [0] 0" in run.stdout
-    bad = subprocess.run([sys.executable, "-c", "import models.lightning_package"], cwd=root, capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "LANDSCAPE_LIGHTNING": "keras"})  # fmt: skip
+    bad = subprocess.run([sys.executable, "-c", "import landscape.models.lightning_package"], cwd=root,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LANDSCAPE_LIGHTNING": "keras"})  # fmt: skip
     assert bad.returncode != 0 and "LANDSCAPE_LIGHTNING must be lightning or pytorch_lightning" in bad.stderr

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from landscape.analysis import SUMMARY_COLUMNS
-from models import build_model, model_config
-from scripts import cli
+from landscape.cli import cli
+from landscape.models import build_model, model_config
 
 FAST = ["--samples", "40", "--grid", "5", "--n-eval", "100", "--trace-samples", "3", "--top-k", "2", "--quiet"]
 
@@ -125,7 +125,7 @@ def test_analysis_flags_are_generated_from_the_options():
     import sys
 
     from landscape.analysis import AnalysisOptions
-    from scripts.analyze import options_from
+    from landscape.cli.analyze import options_from
 
     parser = cli.build_parser()
     base = ["analyze", "x.ckpt", "--out", "o"]
@@ -167,7 +167,7 @@ def test_analysis_flags_are_generated_from_the_options():
     assert covered == {f.name for f in dataclasses.fields(AnalysisOptions)}  # a new field needs a line above
     for bad, word in ((["--samples", "5"], "samples"), (["--trace-rtol", "2"], "trace_rtol"), (["--k", "two"], "--k")):
         run = subprocess.run(
-            [sys.executable, "-m", "scripts.cli", *base, *bad], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "landscape.cli.cli", *base, *bad], capture_output=True, text=True, timeout=120
         )
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2 and len(lines) == 1 and word in lines[0], run.stderr

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from landscape.analysis import analyze_model
+from landscape.models.classifier import Classifier
+from landscape.models.datamodule import ImageDataModule
+from landscape.models.registry import build_model, model_config
 from landscape.sampling.sample import LandscapeSample
-from models.classifier import Classifier
-from models.datamodule import ImageDataModule
-from models.registry import build_model, model_config
 
 from . import ddp_fit
 from .dist_helpers import OPTIONS, analyze_worker, problem, spawn

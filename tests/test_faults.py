@@ -16,13 +16,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from callbacks.landscape import LandscapeCallback
+from landscape.callbacks.landscape import LandscapeCallback
+from landscape.cli import cli
+from landscape.cli.analyze import result_names
 from landscape.data import DataError, read_idx
 from landscape.evaluation import as_eval_subset
 from landscape.exceptions import LandscapeWarning
-from models.datamodule import ImageDataModule
-from scripts import cli
-from scripts.analyze import result_names
+from landscape.models.datamodule import ImageDataModule
 from tests.test_callbacks import FAST, fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ def _run_until(cmd: list[str], cwd: Path, ready, sig: int, timeout: float = 240)
 
 def test_sigterm_during_training_exits_143_and_resumes(tmp_path):
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    cmd = [sys.executable, "-m", "scripts.cli", "train", "--model", "convnet", "--epochs", "100000"]
+    cmd = [sys.executable, "-m", "landscape.cli.cli", "train", "--model", "convnet", "--epochs", "100000"]
     code, err = _run_until([*cmd, "--out", "run", "--quiet"], tmp_path, last.is_file, signal.SIGTERM)
     assert code == 143, err
     lines = [ln for ln in err.splitlines() if ln.startswith("landscape:")]
@@ -145,7 +145,7 @@ def test_sigterm_during_training_exits_143_and_resumes(tmp_path):
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_analysis_leaves_nothing_complete(tmp_path, ckpt, sig, code):
-    cmd = [sys.executable, "-m", "scripts.cli", "analyze", str(ckpt), "--out", "o", "--samples", "200000"]
+    cmd = [sys.executable, "-m", "landscape.cli.cli", "analyze", str(ckpt), "--out", "o", "--samples", "200000"]
     started = lambda: (tmp_path / "o").is_dir()
     rc, err = _run_until([*cmd, "--grid", "0", "--no-hessian", "--quiet"], tmp_path, started, sig)
     assert rc == code, err
@@ -326,8 +326,8 @@ def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys):
     drops its lock) the folder is usable again."""
     out = tmp_path / "shared-out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from scripts.common import output_folder; output_folder(sys.argv[1]);"
-         " print('locked', flush=True); time.sleep(60)", str(out)],
+        [sys.executable, "-c", "import sys, time; from landscape.cli.common import output_folder;"
+         " output_folder(sys.argv[1]); print('locked', flush=True); time.sleep(60)", str(out)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
     try:
@@ -370,7 +370,7 @@ def test_json_files_are_strict_json_with_null_for_non_finite_values(tmp_path):
 def test_an_absurd_architecture_in_a_checkpoint_is_refused_before_allocation(tmp_path, capsys):
     """A checkpoint whose config asks for an MLP of 10⁶-wide layers (terabytes of weights) is refused by the size
     check on meta tensors, with one line, in analyze (it used to try to allocate the network)."""
-    from models.registry import model_config
+    from landscape.models.registry import model_config
 
     huge = model_config("mlp", (1, 8, 8), 10, widths=[1_000_000] * 5)
     path = tmp_path / "huge.ckpt"

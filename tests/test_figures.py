@@ -12,15 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from callbacks.landscape import LandscapeCallback
+from landscape.callbacks.landscape import LandscapeCallback
+from landscape.cli import cli
 from landscape.evaluation import EvalSubset
+from landscape.models import build_model, model_config
+from landscape.models.datamodule import ImageDataModule
 from landscape.sampling.directions import Directions
 from landscape.sampling.paths import interpolate, pca_plane, trajectory
 from landscape.sampling.radius import auto_radius
 from landscape.sampling.sampler import evaluate
-from models import build_model, model_config
-from models.datamodule import ImageDataModule
-from scripts import cli
 from tests.test_callbacks import FAST, fit
 
 

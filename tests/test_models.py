@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models import build_model, count_parameters, describe, model_config
+from landscape.models import build_model, count_parameters, describe, model_config
 
 # Li et al. 2018 (loss-landscape) CIFAR-10 parameter counts
 COUNTS = {
@@ -55,7 +55,7 @@ class _Payload:
 def test_a_checkpoint_with_code_is_refused_without_advice_to_allow_it(tmp_path):
     """A checkpoint whose pickle calls ``exec`` is not loaded (nothing runs); the one line names the global and the
     fix (re-save the weights), never torch's advice to allow-list it, which would run the payload."""
-    from models.checkpoints import CheckpointError, load_network
+    from landscape.models.checkpoints import CheckpointError, load_network
 
     path = tmp_path / "payload.ckpt"
     torch.save({"state_dict": {"w": _Payload()}}, path)

@@ -3,9 +3,9 @@ import argparse
 import pytest
 import torch
 
-from models.training import train_model
-from scripts import cli
-from scripts.train import add_arguments, settings_from
+from landscape.cli import cli
+from landscape.cli.train import add_arguments, settings_from
+from landscape.models.training import train_model
 
 
 def parse(argv):

@@ -198,7 +198,7 @@ def test_validation_benchmark_rows(tmp_path):
 
 
 def test_validate_cli_rejects_file_as_out(tmp_path, capsys):
-    from scripts import cli
+    from landscape.cli import cli
 
     f = tmp_path / "file"
     f.write_text("x")

@@ -76,7 +76,7 @@ def test_trained_mlp_blocks_interlace_and_add_up():
 
 
 def test_auto_blocks_follow_the_architecture_and_cover_every_parameter():
-    from models import build_model, model_config
+    from landscape.models import build_model, model_config
 
     resnet = build_model(model_config("resnet", (1, 8, 8), 10, depth=20))
     blocks = parameter_blocks(resnet)

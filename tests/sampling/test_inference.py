@@ -7,12 +7,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from landscape.models import build_model, model_config
 from landscape.sampling import inference
 from landscape.sampling.coordinates import ball
 from landscape.sampling.directions import make_directions
 from landscape.sampling.inference import InferenceGraph, slice_max_pool, try_inference_graph
 from landscape.sampling.sampler import sample_landscape
-from models import build_model, model_config
 
 from ..references import digits_subset, direct_losses
 

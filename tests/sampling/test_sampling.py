@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from landscape.hessian.spectrum import HessianProblem, lanczos_eigen, projected_hessian
+from landscape.models import build_model, model_config
 from landscape.params import trainable
 from landscape.sampling.coordinates import ball, grid, make_coordinates, shells
 from landscape.sampling.directions import filter_normalize, make_directions
 from landscape.sampling.sample import LandscapeSample
 from landscape.sampling.sampler import sample_landscape
-from models import build_model, model_config
 
 from ..references import Quadratic, digits_subset, direct_losses, dummy_data, quadratic_loss, small_mlp, spectrum_matrix
 
