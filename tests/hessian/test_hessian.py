@@ -187,17 +187,25 @@ def test_both_hvp_paths_against_the_exact_hessian(mlp_and_exact, reuse):
                 p.copy_(s)
 
 
-def test_hvp_path_is_chosen_from_memory(mlp_and_exact):
-    model, data, _, _ = mlp_and_exact
-    assert HessianProblem(model, data).reuse_graph  # a small MLP's graph fits the budget
+def test_hvp_path_is_chosen_from_measured_memory(mlp_and_exact, monkeypatch):
+    """The reused graphs' memory is measured on one chunk (saved tensors and the gradient, at least the chunk's
+    inputs, which the first layer saves), times the chunks; the chunks whose graphs fit in the budget are reused and
+    the rest recomputed, and every mix gives the exact H v."""
     import landscape.hessian.spectrum as hessian
 
-    budget = hessian.GRAPH_BUDGET
-    try:
-        hessian.GRAPH_BUDGET = 1000
-        assert not HessianProblem(model, data).reuse_graph
-    finally:
-        hessian.GRAPH_BUDGET = budget
+    model, data, H, _ = mlp_and_exact
+    prob = HessianProblem(model, data, batch_size=75)
+    assert prob.n_chunks == 4 and prob.reuse_graph  # a small MLP's graph fits the budget
+    per_chunk = prob.graph_bytes() // 4
+    assert per_chunk >= 75 * data.x[0].numel() * data.x.element_size() + prob.num_params * 8
+    assert all(p.grad is None for p in model.parameters())
+    v = np.random.default_rng(3).standard_normal(H.shape[0])
+    for fits, path in [(0, "per product"), (2, "reused for 2 of 4"), (4, "built once and reused")]:
+        monkeypatch.setattr(hessian, "GRAPH_BUDGET", max(1000, fits * per_chunk + per_chunk // 2) if fits else 1000)
+        prob = HessianProblem(model, data, batch_size=75)
+        assert prob.reuse_chunks == fits and path in prob.path
+        hv = prob.hvp(torch.from_numpy(v)).double().numpy()
+        np.testing.assert_allclose(hv, H @ v, rtol=1e-4, atol=1e-5 * np.abs(H @ v).max())
 
 
 def test_shared_krylov_spectrum_against_exact(mlp_and_exact):
