@@ -38,7 +38,9 @@ from .hessian.spectrum import (
     HessianProblem,
     eigen_directions,
 )
+from .inputs import describe_inputs
 from .losses import cross_entropy
+from .objective import with_weight_decay
 from .params import num_params
 from .sampling.coordinates import grid, make_coordinates
 from .sampling.directions import make_directions
@@ -147,6 +149,11 @@ class AnalysisOptions:
     batch_spectrum: int = _option(
         0, "λmax and λmin of every mini-batch Hessian, batches of this many evaluation examples (0: none)"
     )
+    weight_decay: float = _option(
+        0.0,
+        "λ of an L2 term λ/2·‖θ‖² added to the analysed loss: the objective trained with that weight decay "
+        "(SGD/Adam's weight_decay; its Hessian is the loss's + λI; landscape.objective)",
+    )
     hessian_blocks: str = _option(
         "none",
         "per-block Hessian λmax, λmin and trace: none, auto (the architecture's stages/layers) or name=regex;...",
@@ -206,6 +213,9 @@ class AnalysisOptions:
             bad(f"sharpness must be 0 (none) or a positive radius, got {self.sharpness}")
         if self.batch_spectrum and not (isinstance(self.batch_spectrum, int) and 1 <= self.batch_spectrum <= 100_000):
             bad(f"batch_spectrum must be 0 (none) or a batch size of 1..100000, got {self.batch_spectrum}")
+        wd = self.weight_decay
+        if not (isinstance(wd, (int, float)) and math.isfinite(wd) and wd >= 0):
+            bad(f"weight_decay must be a finite λ ≥ 0 (0: the loss alone), got {self.weight_decay}")
         if self.batch_spectrum and not self.hessian:
             bad("the mini-batch spectra are of the Hessian: drop --no-hessian or set batch_spectrum to 0")
         if self.eigen_map and not self.hessian:
@@ -358,7 +368,11 @@ def analyze_model(
     """
     o = options or AnalysisOptions()
     o.validate()
-    work = max(num_params(model), activation_numel(model, data.x[:1])) * len(data)
+    model, loss_fn = with_weight_decay(model, loss_fn, o.weight_decay)
+    try:
+        work = max(num_params(model), activation_numel(model, data.x)) * len(data)
+    except TypeError as exc:  # a model that does not take these inputs (keywords, several inputs)
+        raise ValueError(f"the model cannot be called as {describe_inputs(data.x)}: {exc}") from exc
     comm = comm or Comm()
     with using_threads(choose_threads(work, o.threads)) as n_threads:
         result = _analyze(model, data, o, loss_fn, progress, comm, label)

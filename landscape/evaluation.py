@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .inputs import Inputs, call_model, check_inputs, concat, map_inputs, numel_per_example, rows
 from .params import preserved_state
 
 CHUNK_BYTES = 16 << 20  # float32 activations one evaluation or back-propagation chunk holds
@@ -31,8 +32,9 @@ def chunk_size(per_input: int, target_bytes: int = CHUNK_BYTES, smallest: int = 
     return int(np.clip(2 ** round(np.log2(target_bytes / (4 * max(per_input, 1)))), smallest, 4096))
 
 
-def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
-    """Numbers of activations one input produces (sum over leaf modules' outputs): sizes the chunks."""
+def activation_numel(model: nn.Module, example: Inputs) -> int:
+    """Numbers of activations one input produces (sum over leaf modules' outputs): sizes the chunks. ``example``:
+    inputs of one or more examples (:mod:`landscape.inputs`); the first is used."""
     total = [0]
 
     def hook(_m, _i, out):
@@ -43,18 +45,19 @@ def activation_numel(model: nn.Module, example: torch.Tensor) -> int:
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
         with preserved_state(model), torch.no_grad():
-            model(example[:1])
+            call_model(model, rows(example, slice(0, 1)))
     finally:
         for h in handles:
             h.remove()
-    return max(1, total[0] + example[0].numel())
+    return max(1, total[0] + numel_per_example(example))
 
 
 @dataclass
 class EvalSubset:
-    """The fixed evaluation subset of SPEC §1: n examples, fixed order, never augmented."""
+    """The fixed evaluation subset of SPEC §1: n examples, fixed order, never augmented. ``x``: the model's inputs,
+    a tensor, a tuple of tensors (several inputs) or a dict of tensors (keyword batches; :mod:`landscape.inputs`)."""
 
-    x: torch.Tensor
+    x: Inputs
     y: torch.Tensor
     indices: np.ndarray
     source: str
@@ -62,19 +65,24 @@ class EvalSubset:
     def __len__(self) -> int:
         return len(self.y)
 
-    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __post_init__(self) -> None:
+        n = check_inputs(self.x, self.source or "the evaluation subset")
+        if n != len(self.y):
+            raise ValueError(f"{self.source or 'the evaluation subset'}: {n} inputs but {len(self.y)} targets")
+
+    def batches(self, batch_size: int) -> Iterator[tuple[Inputs, torch.Tensor]]:
         for start in range(0, len(self), batch_size):
-            yield self.x[start : start + batch_size], self.y[start : start + batch_size]
+            yield rows(self.x, slice(start, start + batch_size)), self.y[start : start + batch_size]
 
     def to(self, device: torch.device | str) -> "EvalSubset":
         """The same subset with its tensors on ``device``."""
-        return EvalSubset(self.x.to(device), self.y.to(device), self.indices, self.source)
+        return EvalSubset(map_inputs(self.x, lambda t: t.to(device)), self.y.to(device), self.indices, self.source)
 
     def head(self, n: int | None) -> "EvalSubset":
         """The first ``n`` examples (all if None or n ≥ len)."""
         if n is None or n >= len(self):
             return self
-        return EvalSubset(self.x[:n], self.y[:n], self.indices[:n], self.source)
+        return EvalSubset(rows(self.x, slice(0, n)), self.y[:n], self.indices[:n], self.source)
 
     def block(self, rank: int, world_size: int) -> "EvalSubset":
         """Rank ``rank``'s contiguous block of the examples (:func:`landscape.distributed.block_indices`)."""
@@ -82,23 +90,29 @@ class EvalSubset:
 
         idx = block_indices(len(self), rank, world_size)
         lo, hi = (int(idx[0]), int(idx[-1]) + 1) if len(idx) else (0, 0)
-        return EvalSubset(self.x[lo:hi], self.y[lo:hi], self.indices[lo:hi], self.source)
+        return EvalSubset(rows(self.x, slice(lo, hi)), self.y[lo:hi], self.indices[lo:hi], self.source)
 
 
 DEFAULT_N_EVAL = 1000  # the evaluation subset's size everywhere (analyze, compare, demo, the callback)
 
 
-def _batch_xy(batch: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) of one batch: a pair/sequence (x, y, ...) or a dict with image/input/x and label/target/y."""
+INPUT_KEYS = ("x", "input", "inputs", "image", "images", "pixel_values")
+TARGET_KEYS = ("y", "target", "targets", "label", "labels")
+
+
+def _batch_xy(batch: object, where: str) -> tuple[Inputs, torch.Tensor]:
+    """(inputs, targets) of one batch: a pair/sequence (x, y, ...) or a dict with a target key (y/target/label/
+    labels) and an input key (x/input/image/...); a dict without an input key is a keyword batch: every key but
+    the target's goes to the model as a keyword (``model(**inputs)``: input_ids, attention_mask, ...)."""
     if isinstance(batch, dict):
-        xs = [batch[k] for k in ("x", "input", "inputs", "image", "images", "pixel_values") if k in batch]
-        ys = [batch[k] for k in ("y", "target", "targets", "label", "labels") if k in batch]
-        if not xs or not ys:
-            raise ValueError(
-                f"{where}: dict batches need an input key (x/input/image/images) and a target key (y/target/label/"
-                f"labels); got keys {sorted(batch)}"
-            )
-        return xs[0], ys[0]
+        ys = [k for k in TARGET_KEYS if k in batch]
+        if not ys:
+            raise ValueError(f"{where}: dict batches need a target key (y/target/label/labels); got {sorted(batch)}")
+        xs = [batch[k] for k in INPUT_KEYS if k in batch]
+        keywords = {k: v for k, v in batch.items() if k != ys[0]}
+        if not xs and not keywords:
+            raise ValueError(f"{where}: the dict batches hold targets only; got keys {sorted(batch)}")
+        return (xs[0] if xs else keywords), batch[ys[0]]
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return batch[0], batch[1]
     raise ValueError(f"{where}: batches must be (inputs, targets) pairs or dicts, got {type(batch).__name__}")
@@ -110,7 +124,7 @@ def as_eval_subset(data: object, n: int | None = DEFAULT_N_EVAL, source: str = "
     shuffling or augmentation). ``n`` caps the size in every case (None: all). ``ValueError`` names what is wrong."""
     if isinstance(data, EvalSubset):
         return data.head(n)
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[1], torch.Tensor):
         x, y = data
     elif hasattr(data, "__iter__") and not isinstance(data, (torch.Tensor, str, bytes)):
         xs, ys, have = [], [], 0
@@ -123,18 +137,18 @@ def as_eval_subset(data: object, n: int | None = DEFAULT_N_EVAL, source: str = "
                 break
         if not xs:
             raise ValueError(f"{source}: the evaluation data is empty")
-        x, y = torch.cat(xs), torch.cat(ys)
+        x, y = concat(xs), torch.cat(ys)
     else:
         raise ValueError(f"{source}: evaluation data must be an EvalSubset, (x, y) tensors or a DataLoader")
-    if len(x) != len(y) or len(y) == 0:
-        raise ValueError(f"{source}: {len(x)} inputs but {len(y)} targets; pass matching, non-empty tensors")
+    n_x = check_inputs(x, source)
+    if n_x != len(y) or len(y) == 0:
+        raise ValueError(f"{source}: {n_x} inputs but {len(y)} targets; pass matching, non-empty tensors")
     m = len(y) if n is None else min(n, len(y))
-    return EvalSubset(x[:m].contiguous(), y[:m].contiguous(), np.arange(m), source)
+    x = map_inputs(rows(x, slice(0, m)), lambda t: t.contiguous())
+    return EvalSubset(x, y[:m].contiguous(), np.arange(m), source)
 
 
-def evaluation_subset(
-    x: torch.Tensor, y: torch.Tensor, n: int | None = None, seed: int = 0, source: str = ""
-) -> EvalSubset:
+def evaluation_subset(x: Inputs, y: torch.Tensor, n: int | None = None, seed: int = 0, source: str = "") -> EvalSubset:
     """Deterministic subset of ``n`` examples (all if ``None``): the first ``n`` of a seeded permutation, sorted."""
     total = len(y)
     if n is None or n >= total:
@@ -144,4 +158,4 @@ def evaluation_subset(
             raise ValueError(f"evaluation subset size must be ≥ 1, got {n}")
         idx = np.sort(np.random.default_rng(seed).permutation(total)[:n])
     t = torch.from_numpy(idx)
-    return EvalSubset(x[t].contiguous(), y[t].contiguous(), idx, source)
+    return EvalSubset(map_inputs(rows(x, t), lambda a: a.contiguous()), y[t].contiguous(), idx, source)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 from torch.func import functional_call
+
+from .inputs import as_call
 
 
 def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -30,6 +32,34 @@ def unflatten(vec: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]
         out.append(vec[i : i + t.numel()].view_as(t))
         i += t.numel()
     return out
+
+
+@contextmanager
+def second_order() -> Iterator[None]:
+    """Attention differentiated twice, right: ``scaled_dot_product_attention`` through PyTorch's math kernel,
+    whose backward pass is itself differentiable (the CPU flash kernel's is not: "derivative for
+    ..._flash_attention_for_cpu_backward is not implemented", nor has it forward-mode derivatives), and the
+    inference fast path of ``nn.TransformerEncoderLayer``/``nn.MultiheadAttention`` off (under ``torch.func``
+    transforms it is taken and its derivatives are wrong: a dense Hessian 1.5 % off the finite differences of the
+    gradient on a one-layer encoder). The same function to float rounding; every computation that differentiates
+    twice (Hessian-vector products, the slice field, dense Hessians) runs in it."""
+    mha = getattr(torch.backends, "mha", None)
+    fast = mha.get_fastpath_enabled() if mha is not None else None
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch < 2.3 has no kernel choice
+        sdpa_kernel = None  # type: ignore[assignment]
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        if sdpa_kernel is None:
+            yield
+        else:
+            with sdpa_kernel(SDPBackend.MATH):
+                yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fast)
 
 
 @contextmanager
@@ -85,9 +115,11 @@ class FunctionalModel:
     base: list[torch.Tensor]
     fixed: dict[str, torch.Tensor]
 
-    def __call__(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """The model's output on ``x`` with the trainable parameters replaced by ``params`` (in ``names`` order)."""
-        return functional_call(self.model, {**dict(zip(self.names, params)), **self.fixed}, (x,))
+    def __call__(self, params: list[torch.Tensor], x: Any) -> Any:
+        """The model's output on ``x`` (:mod:`landscape.inputs`: a tensor, tuple or dict) with the trainable
+        parameters replaced by ``params`` (in ``names`` order)."""
+        args, kwargs = as_call(x)
+        return functional_call(self.model, {**dict(zip(self.names, params)), **self.fixed}, args, kwargs)
 
 
 def functional_model(model: nn.Module) -> FunctionalModel:

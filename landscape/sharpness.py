@@ -59,7 +59,7 @@ class _Perturbed:
         self.data, self.loss_fn = data, loss_fn
         self.fm = functional_model(model)
         self.base = self.fm.base
-        self.batch = chunk_size(activation_numel(model, data.x[:1]), smallest=128)
+        self.batch = chunk_size(activation_numel(model, data.x), smallest=128)
         self.theta = flatten(self.base).detach()
 
     def __call__(self, delta: torch.Tensor, grad: bool = False) -> tuple[float, torch.Tensor | None]:

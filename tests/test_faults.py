@@ -16,12 +16,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from landscape.analysis import analyze_model
 from landscape.callbacks.landscape import LandscapeCallback
 from landscape.cli import cli
 from landscape.cli.analyze import result_names
 from landscape.data import DataError, read_idx
 from landscape.evaluation import as_eval_subset
 from landscape.exceptions import LandscapeWarning
+from landscape.models import build_model, model_config
 from landscape.models.datamodule import ImageDataModule
 from tests.test_callbacks import FAST, fit
 
@@ -199,8 +201,12 @@ def test_eval_data_forms_and_n_eval():
     c = as_eval_subset(sub, 40)
     assert len(a) == len(b) == len(c) == 40
     assert torch.equal(a.x, b.x) and torch.equal(a.y, c.y)
-    with pytest.raises(ValueError, match="dict batches need"):
-        as_eval_subset(DataLoader([{"pixels": sub.x[0], "y": sub.y[0]}]), 5)
+    with pytest.raises(ValueError, match="dict batches need a target key"):
+        as_eval_subset(DataLoader([{"pixels": sub.x[0], "class": sub.y[0]}]), 5)
+    keywords = as_eval_subset(DataLoader([{"pixels": sub.x[:4], "y": sub.y[:4]}], batch_size=None), 5)
+    assert isinstance(keywords.x, dict) and list(keywords.x) == ["pixels"]  # no input key: a keyword batch
+    with pytest.raises(ValueError, match=r"cannot be called as model\(\*\*batch\) with keywords pixels"):
+        analyze_model(build_model(model_config("mlp", (1, 8, 8), 10)), keywords)
 
 
 def test_callback_checks_inputs_at_setup(tmp_path):

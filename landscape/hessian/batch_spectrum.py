@@ -13,6 +13,7 @@ from torch import nn
 
 from ..distributed import Comm
 from ..evaluation import EvalSubset
+from ..inputs import rows as take_rows
 from ..losses import LossFn, cross_entropy
 from .spectrum import HessianProblem, extreme_eigenvalues
 
@@ -67,7 +68,7 @@ def batch_spectrum(
     top, bottom, hvps = [], [], 0
     for b in range(count):
         rows = slice(b * batch_size, (b + 1) * batch_size)
-        part = EvalSubset(data.x[rows], data.y[rows], data.indices[rows], f"{data.source}[batch {b}]")
+        part = EvalSubset(take_rows(data.x, rows), data.y[rows], data.indices[rows], f"{data.source}[batch {b}]")
         lmax, lmin, n = extreme_eigenvalues(HessianProblem(model, part, loss_fn=loss_fn, comm=comm), tol=tol, seed=seed)
         top.append(lmax)
         bottom.append(lmin)

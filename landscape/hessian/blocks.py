@@ -46,7 +46,7 @@ class ParameterBlock:
         return int(len(self.index))
 
 
-def _module_groups(model: nn.Module) -> dict[str, list[str]]:
+def module_groups(model: nn.Module) -> dict[str, list[str]]:
     """Every child module that holds trainable parameters, containers opened: name → its parameter prefix."""
     groups: dict[str, list[str]] = {}
 
@@ -75,7 +75,7 @@ def parameter_blocks(model: nn.Module, groups: str | dict[str, str] = "auto") ->
     owner: dict[str, str] = {}
     if groups == "auto":
         fn = getattr(model, "parameter_groups", None)
-        spec = fn() if callable(fn) else _module_groups(model)
+        spec = fn() if callable(fn) else module_groups(model)
         for block, prefixes in spec.items():
             for name, _ in named:
                 if name not in owner and any(name == p or name.startswith(p) for p in prefixes):

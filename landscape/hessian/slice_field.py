@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..distributed import Comm
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import functional_model, preserved_state, unflatten
+from ..params import functional_model, preserved_state, second_order, unflatten
 
 
 @dataclass
@@ -68,7 +68,7 @@ def slice_field(
     if coords.ndim != 2 or coords.shape[1] != k:
         raise ValueError(f"coordinates must have shape (n, {k}), got {coords.shape}")
     if batch_size is None:
-        batch_size = chunk_size(activation_numel(model, data.x[:1]), smallest=128)
+        batch_size = chunk_size(activation_numel(model, data.x), smallest=128)
     fm = functional_model(model)
     base = fm.base
     D = directions.to(base[0].device, base[0].dtype)
@@ -76,7 +76,7 @@ def slice_field(
     losses = np.empty(len(coords))
     grads = np.empty((len(coords), k))
     hess = np.empty((len(coords), k, k))
-    with preserved_state(model), torch.enable_grad():
+    with preserved_state(model), torch.enable_grad(), second_order():
         for i, row in enumerate(tqdm(coords, desc=desc, disable=not progress)):
             u = torch.tensor(row, dtype=base[0].dtype, device=base[0].device, requires_grad=True)
             params = [b + d for b, d in zip(base, unflatten(u @ D, base))]

@@ -14,8 +14,9 @@ from torch import nn
 
 from ..distributed import Comm, sum_with_errors
 from ..evaluation import EvalSubset, activation_numel, chunk_size
+from ..inputs import Inputs, call_model
 from ..losses import LossFn, cross_entropy
-from ..params import eval_mode, flatten, trainable, unflatten
+from ..params import eval_mode, flatten, second_order, trainable, unflatten
 
 GRAPH_BUDGET = 1 << 30  # bytes the reused gradient graphs may hold (measured: HessianProblem.graph_bytes)
 
@@ -49,7 +50,7 @@ class HessianProblem:
         if len(data) == 0:
             raise ValueError("the evaluation subset is empty")
         self.model, self.data, self.loss_fn = model, data, loss_fn
-        self.per_input = activation_numel(model, data.x[:1])
+        self.per_input = activation_numel(model, data.x)
         self.batch_size = batch_size or chunk_size(self.per_input)
         self.comm = comm or Comm()
         self.local = data.block(self.comm.rank, self.comm.world_size)
@@ -105,14 +106,14 @@ class HessianProblem:
                 return t
 
             x, y = next(iter(self.local.batches(self.batch_size)))
-            with eval_mode(self.model), torch.enable_grad():
+            with eval_mode(self.model), second_order(), torch.enable_grad():
                 with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                     gs = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
             self._chunk_bytes = sum(saved.values()) + sum(g.numel() * g.element_size() for g in gs)
         return (self._chunk_bytes or 0) * self.n_chunks
 
-    def _batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(self.model(x), y) * (len(y) / len(self.data))
+    def _batch_loss(self, x: Inputs, y: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(call_model(self.model, x), y) * (len(y) / len(self.data))
 
     def _local_loss_and_grad(self) -> torch.Tensor:
         total = torch.zeros(1, dtype=self.params[0].dtype, device=self.params[0].device)
@@ -134,7 +135,7 @@ class HessianProblem:
         versions = [p._version for p in self.params]
         if self._graph is None or versions != self._versions:
             self._graph = None  # free the old graph before building the new one
-            with eval_mode(self.model), torch.enable_grad():
+            with eval_mode(self.model), second_order(), torch.enable_grad():
                 self._graph = [
                     torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
                     for x, y in self._chunks(reused=True)
@@ -160,7 +161,7 @@ class HessianProblem:
                 for gs in self._gradient_graph():
                     parts.append(torch.autograd.grad(gs, self.params, vs, retain_graph=True, allow_unused=True))
         if self.reuse_chunks < self.n_chunks:
-            with eval_mode(self.model):
+            with eval_mode(self.model), second_order():
                 for x, y in self._chunks(reused=False):
                     gs = torch.autograd.grad(self._batch_loss(x, y), self.params, create_graph=True)
                     dot = cast(torch.Tensor, sum((g * vi).sum() for g, vi in zip(gs, vs)))

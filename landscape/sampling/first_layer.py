@@ -100,14 +100,16 @@ class FirstLayerCache:
 
     @staticmethod
     def nbytes_needed(model: nn.Module, layer: nn.Module, data: EvalSubset, k: int) -> int:
+        x = data.x
+        assert isinstance(x, torch.Tensor)  # try_first_layer_cache checks it
         out_numel = []
         h = layer.register_forward_hook(lambda _m, _i, o: out_numel.append(o[0].numel()))
         try:
             with torch.no_grad():
-                model(data.x[:1])
+                model(x[:1])
         finally:
             h.remove()
-        return (k + 1) * len(data) * out_numel[0] * data.x.element_size()
+        return (k + 1) * len(data) * out_numel[0] * x.element_size()
 
     def activate(self, u: torch.Tensor) -> None:
         self._u = torch.cat([torch.ones(1, dtype=u.dtype), u])
@@ -143,7 +145,7 @@ def try_first_layer_cache(
     ``channels_last``: hand the first layer's output on in channels-last memory format (a 2-D convolution's), so
     that the rest of the net runs in it (oneDNN's faster layout for small channel counts; the model's own
     parameters are untouched)."""
-    if directions.matrix is None or directions.k > 64:
+    if directions.matrix is None or directions.k > 64 or not isinstance(data.x, torch.Tensor):
         return None
     layer = first_parametrised_module(model, data.x)
     if not isinstance(layer, _LAYERS) or getattr(layer, "padding_mode", "zeros") != "zeros":

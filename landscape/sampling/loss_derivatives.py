@@ -23,6 +23,7 @@ from torch import nn
 
 from ..distributed import Comm
 from ..evaluation import EvalSubset
+from ..inputs import map_inputs
 from ..losses import LossFn, cross_entropy
 from .directions import Directions
 from .sampler import sample_on_ranks
@@ -34,7 +35,7 @@ MAX_SMOOTHING_POINTS = 20_736  # Gauss–Hermite grids hold nodes^k points: at m
 def in_float64(model: nn.Module, data: EvalSubset) -> tuple[nn.Module, EvalSubset]:
     """A float64 copy of ``model`` (floating parameters and buffers) and of ``data``'s floating inputs: loss values
     whose rounding no longer hides second differences at small steps. ``model`` itself is left as it was."""
-    x = data.x.double() if data.x.is_floating_point() else data.x
+    x = map_inputs(data.x, lambda t: t.double() if t.is_floating_point() else t)
     return copy.deepcopy(model).double(), dataclasses.replace(data, x=x)
 
 

@@ -11,7 +11,7 @@ Two exact strategies, picked automatically:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from ..distributed import Comm, block_indices
 from ..evaluation import EvalSubset, activation_numel, chunk_size
-from ..losses import LossFn, cross_entropy
+from ..inputs import call_model
+from ..losses import LossFn, cross_entropy, output_logits
 from ..params import functional_model, num_params, preserved_state, trainable, unflatten
 from .directions import Directions
 from .first_layer import first_parametrised_module, try_first_layer_cache
@@ -32,14 +33,19 @@ STRATEGIES = ("auto", "inplace", "vmap")
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations one chunk may hold
 
 
-def _accuracy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if out.dim() == 2 and not y.is_floating_point() and out.shape[0] == y.shape[0]:
-        return (out.argmax(-1) == y).float().mean()
-    return torch.full((), float("nan"), device=out.device)
+def _accuracy(out: Any, y: torch.Tensor) -> torch.Tensor:
+    """Share of argmax hits where the outputs hold logits of shape (*y.shape, C) for class targets; else NaN."""
+    try:
+        logits = output_logits(out)
+    except TypeError:
+        logits = None
+    if logits is not None and not y.is_floating_point() and logits.shape[:-1] == y.shape and logits.dim() >= 2:
+        return (logits.argmax(-1) == y).float().mean()
+    return torch.full((), float("nan"), device=y.device)
 
 
 def evaluate(
-    model: Callable[[torch.Tensor], torch.Tensor],
+    model: Callable[..., Any],
     data: EvalSubset,
     loss_fn: LossFn = cross_entropy,
     batch_size: int | None = None,
@@ -51,7 +57,7 @@ def evaluate(
     loss = acc = 0.0
     with torch.no_grad():
         for x, y in data.batches(bs):
-            out = model(x)
+            out = call_model(model, x)
             loss += float(loss_fn(out, y)) * len(y) / n
             acc += float(_accuracy(out, y)) * len(y) / n
     return loss, acc
@@ -72,6 +78,8 @@ def _inplace(  # noqa: PLR0913
 ) -> tuple[np.ndarray, np.ndarray]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
+    if not isinstance(data.x, torch.Tensor):  # several or keyword inputs: the model's own forward pass
+        shortcut = channels_last = fuse = False
     if channels_last and data.x.dim() == 4:
         data = EvalSubset(data.x.contiguous(memory_format=torch.channels_last), data.y, data.indices, data.source)
     graph, meta["inference"] = None, "off"
