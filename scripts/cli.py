@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return 143 if sigterm else 130
+    except ImportError as exc:  # a missing or mis-chosen package (LANDSCAPE_LIGHTNING): one line, not a traceback
+        print(f"landscape: error: {args.command}: {exc}", file=sys.stderr, flush=True)
+        return 2
     except OSError as exc:  # a full or read-only disk: one line, and what was written is complete or absent
         print(f"landscape: error: {args.command}: {write_error(exc)}", file=sys.stderr, flush=True)
         return 1

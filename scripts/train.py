@@ -75,6 +75,7 @@ def settings_from(args: argparse.Namespace) -> TrainSettings:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.data import DataError
+    from landscape.models import lightning_package  # noqa: F401  (a bad LANDSCAPE_LIGHTNING fails before any file)
     from landscape.models.training import TrainingStopped, train_model
 
     check_devices(args)

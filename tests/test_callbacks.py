@@ -249,3 +249,11 @@ def test_the_toolkit_works_with_lightning_2(tmp_path):
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "LANDSCAPE_LIGHTNING": "keras"})  # fmt: skip
     assert bad.returncode != 0 and "LANDSCAPE_LIGHTNING must be lightning or pytorch_lightning" in bad.stderr
+    train = ["train", "--epochs", "1", "--out", str(tmp_path / "t")]
+    cmd = subprocess.run([sys.executable, "-m", "landscape.cli.cli", *train], cwd=root, capture_output=True, text=True,
+                         timeout=120,
+                         env={**os.environ, "LANDSCAPE_LIGHTNING": "keras"})  # fmt: skip
+    assert cmd.returncode == 2 and cmd.stderr.strip().splitlines() == [
+        "landscape: error: train: LANDSCAPE_LIGHTNING must be lightning or pytorch_lightning, got 'keras'"
+    ]  # the command: one line, exit 2, before it made its folder
+    assert not (tmp_path / "t").exists()
