@@ -12,7 +12,7 @@ from landscape.exceptions import LandscapeWarning
 from landscape.models.lightning_package import rank_zero_warn
 
 
-def _kind(logger: Any) -> str:
+def logger_kind(logger: Any) -> str:
     """How ``logger`` takes an image: ``tensorboard``, ``mlflow``, ``wandb`` or ``none`` (duck-typed, so the same
     loggers of ``lightning.pytorch`` and ``pytorch_lightning`` are both recognised)."""
     experiment = getattr(logger, "experiment", None)
@@ -32,7 +32,7 @@ def log_figures(loggers: list[Any], folder: Path, *, step: int, epoch: int) -> i
     figures = sorted(Path(folder).glob("*.png"))
     logged = 0
     for logger in loggers:
-        kind = _kind(logger)
+        kind = logger_kind(logger)
         if kind == "none" or not figures:
             continue
         try:

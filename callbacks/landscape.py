@@ -49,7 +49,7 @@ from landscape.losses import cross_entropy
 from landscape.models.lightning_package import SIGTERMException, pl, rank_zero_only, rank_zero_warn
 from landscape.report.history import HISTORY_COLUMNS, history_row
 
-from .figure_logging import log_figures
+from .figure_logging import log_figures, logger_kind
 
 LOGGED = (*HESSIAN_METRICS, *CURVATURE_METRICS, *DIAGNOSTICS, "radius")
 
@@ -169,8 +169,13 @@ class LandscapeCallback(pl.Callback):
                     rank_zero_warn(f"landscape: history figure not written: {exc}", category=LandscapeWarning)
 
     def _root(self, trainer: pl.Trainer) -> Path:
-        """``log_dir/dirname``; call it on every rank (``trainer.log_dir`` is a collective under DDP)."""
-        return Path(trainer.log_dir or trainer.default_root_dir) / self.dirname
+        """``log_dir/dirname``; call it on every rank (``trainer.log_dir`` is a collective under DDP). Where the
+        first logger is MLflow's, whose ``log_dir`` is its tracking store, ``default_root_dir/dirname`` instead:
+        the files stay out of the store (the figures reach the run as artifacts)."""
+        log_dir = trainer.log_dir
+        if trainer.loggers and logger_kind(trainer.loggers[0]) == "mlflow":
+            log_dir = None
+        return Path(log_dir or trainer.default_root_dir) / self.dirname
 
     # ------------------------------------------------------------------ work
     def _network(self, pl_module: pl.LightningModule) -> torch.nn.Module:

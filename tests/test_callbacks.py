@@ -1,18 +1,28 @@
-"""The landscape callback on real tiny runs: results, non-interference (bitwise), resume, error paths."""
+"""The landscape callback on real tiny runs: results, non-interference (bitwise), resume, error paths. Written
+against the Lightning package the toolkit chose (``landscape.models.lightning_package``): CI runs this file under
+``pytorch_lightning`` and again with ``LANDSCAPE_LIGHTNING=lightning`` (``lightning.pytorch``)."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from landscape.analysis import AnalysisOptions
 from landscape.callbacks.landscape import LandscapeCallback
 from landscape.models.datamodule import ImageDataModule
+from landscape.models.lightning_package import callbacks, loggers, pl
 
 FAST = AnalysisOptions(n_samples=60, grid_points=7, trace_samples=5, top_k=2, density_starts=1, density_steps=10)
+
+
+def test_the_file_runs_under_the_package_asked_for():
+    """With ``LANDSCAPE_LIGHTNING=lightning`` (CI's second run of this file) every Lightning class here is
+    ``lightning.pytorch``'s, the toolkit's callback included."""
+    if os.environ.get("LANDSCAPE_LIGHTNING") == "lightning":
+        assert pl.__name__ == "lightning.pytorch" and issubclass(LandscapeCallback, pl.Callback)
 
 
 class TinyBN(pl.LightningModule):
@@ -135,7 +145,7 @@ def test_lightning_acts_on_the_metrics(tmp_path):
     them with the epoch."""
     import csv
 
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    EarlyStopping, ModelCheckpoint = callbacks.EarlyStopping, callbacks.ModelCheckpoint
 
     cb = LandscapeCallback(FAST, every_n_epochs=1, n_eval=150, model_attr="net", figures=False)
     stop = EarlyStopping(monitor="landscape/lambda_max", mode="max", stopping_threshold=-1e9, strict=True,
@@ -158,7 +168,7 @@ def test_continuing_a_finished_fit_keeps_its_fit_end_analysis(tmp_path):
     folder) must keep its row: history.csv lists epochs 0 and 1 from the first fit and 3 from the second."""
     import csv
 
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    ModelCheckpoint = callbacks.ModelCheckpoint
 
     def run(epochs, ckpt_path=None):
         pl.seed_everything(0, verbose=False)
@@ -191,7 +201,7 @@ def test_figures_reach_a_tensorboard_logger(tmp_path):
     """With a real TensorBoard logger the analysis's figures are images in its event file (read back with
     tensorboard's own reader) beside the files on disk; a logger without images (CSV) is left alone."""
     pytest.importorskip("tensorboard")
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+    CSVLogger, TensorBoardLogger = loggers.CSVLogger, loggers.TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     pl.seed_everything(0, verbose=False)
@@ -210,6 +220,33 @@ def test_figures_reach_a_tensorboard_logger(tmp_path):
     assert image.width > 300 and image.height > 200 and image.step == trainer.global_step
 
 
+def test_figures_reach_mlflow_local_store(tmp_path, monkeypatch):
+    """MLflow's local file store (Lightning's MLFlowLogger, ``file:`` tracking URI): every figure of the analysis is
+    an artifact of the run under ``landscape/epoch=0/``, byte for byte the file on disk, read back through MLflow's
+    own client; the files on disk go under ``default_root_dir``, not into the tracking store (MLflow's log_dir)."""
+    pytest.importorskip("mlflow")
+    import mlflow
+
+    MLFlowLogger = loggers.MLFlowLogger
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow ≥ 3.7 keeps the file store behind this switch
+    pl.seed_everything(0, verbose=False)
+    uri = (tmp_path / "mlruns").as_uri()
+    cb = LandscapeCallback(FAST, at_epochs=(0,), at_fit_end=False, n_eval=100, model_attr="net", progress=False)
+    logger = MLFlowLogger(experiment_name="landscape-test", tracking_uri=uri)
+    trainer = pl.Trainer(max_epochs=1, logger=logger, callbacks=[cb], enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)  # fmt: skip
+    trainer.fit(TinyBN(), datamodule=ImageDataModule("digits", batch_size=64))
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    stored = {Path(a.path).name for a in client.list_artifacts(logger.run_id, "landscape/epoch=0")}
+    on_disk = list((tmp_path / "landscape" / "epoch=0").glob("*.png"))  # default_root_dir: out of the store
+    assert not list((tmp_path / "mlruns").glob("landscape"))
+    assert {"surface.png", "density.png", "agreement.png"} <= stored
+    assert {p.name for p in on_disk} <= stored
+    local = client.download_artifacts(logger.run_id, "landscape/epoch=0/surface.png", str(tmp_path / "back"))
+    assert Path(local).read_bytes() == next(p for p in on_disk if p.name == "surface.png").read_bytes()
+
+
 LIGHTNING_2 = """
 import lightning as L  # the user's code: Lightning 2.x, imported before the toolkit
 from landscape.callbacks.landscape import LandscapeCallback
@@ -217,6 +254,7 @@ from landscape.analysis import AnalysisOptions
 from landscape.models import model_config
 from landscape.models.classifier import Classifier
 from landscape.models.datamodule import ImageDataModule
+from landscape.models.lightning_package import callbacks, loggers, pl
 from landscape.models.lightning_package import NAME
 
 assert NAME == "lightning.pytorch", NAME
