@@ -47,7 +47,7 @@ from .sampling.directions import make_directions
 from .sampling.loss_derivatives import FD_STEP, finite_difference_centre
 from .sampling.radius import auto_radius
 from .sampling.sample import LandscapeSample
-from .sampling.sampler import sample_on_ranks
+from .sampling.sampler import SamplingCache, sample_on_ranks
 from .sharpness import average_case_sharpness, worst_case_sharpness
 from .threads import choose_threads, using_threads
 
@@ -396,6 +396,7 @@ class _Run:
     tag: str
     prob: HessianProblem | None = None
     times: dict[str, float] = field(default_factory=dict)
+    sampling: SamplingCache = field(default_factory=SamplingCache)  # fused graphs built and tried once per run
 
     def phase(self, text: str) -> None:
         if self.progress:
@@ -491,12 +492,12 @@ def _sample(run: _Run, D) -> tuple[LandscapeSample, LandscapeSample | None]:
     o, t0 = run.o, time.perf_counter()
     assert o.radius is not None
     sample = sample_on_ranks(run.comm, run.model, run.data, D, o.coordinates(), run.loss_fn, progress=run.progress,
-                             desc=f"{run.tag}sampling the slice")  # fmt: skip
+                             desc=f"{run.tag}sampling the slice", cache=run.sampling)  # fmt: skip
     surface = None
     if o.grid_points and o.k == 2:
         pts = grid(o.radius, o.grid_points, 2)
         surface = sample_on_ranks(run.comm, run.model, run.data, D, pts, run.loss_fn, progress=run.progress,
-                                  desc=f"{run.tag}surface grid")  # fmt: skip
+                                  desc=f"{run.tag}surface grid", cache=run.sampling)  # fmt: skip
     run.times["sampling"] = time.perf_counter() - t0
     return sample, surface
 
@@ -652,7 +653,7 @@ def _zoom(run: _Run, result: AnalysisResult, D, est):
         level = len(result.zoom_samples) + 1
         coords = replace(o, radius=radius).coordinates()
         z = sample_on_ranks(comm, run.model, run.data, D, coords, run.loss_fn, progress=run.progress,
-                            desc=f"{run.tag}zoom {level}: radius {radius:.3g}")  # fmt: skip
+                            desc=f"{run.tag}zoom {level}: radius {radius:.3g}", cache=run.sampling)  # fmt: skip
         result.zoom_samples.append(z)
         return z.coords[z.finite], z.losses[z.finite]
 

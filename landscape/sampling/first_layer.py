@@ -22,6 +22,10 @@ from .directions import Directions
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+class _Grabbed(Exception):
+    """Stops a forward pass once the first layer's input is taken (the cache needs nothing after it)."""
+
+
 def first_parametrised_module(model: nn.Module, example: torch.Tensor) -> nn.Module | None:
     """The module whose own parameters are used first in a forward pass, if it is called exactly once."""
     owners = [m for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
@@ -69,11 +73,19 @@ class FirstLayerCache:
         weight = cast(torch.Tensor, layer.weight)
         bias = cast("torch.Tensor | None", layer.bias)
         inputs: list[torch.Tensor] = []
-        grab = layer.register_forward_pre_hook(lambda _m, inp: inputs.append(inp[0].detach()))
+
+        def take(_m: nn.Module, inp: tuple) -> None:  # the layer's input, then stop: the rest is not needed
+            inputs.append(inp[0].detach())
+            raise _Grabbed
+
+        grab = layer.register_forward_pre_hook(take)
         try:
             with torch.no_grad():
                 for x, _ in data.batches(batch_size):
-                    model(x)
+                    try:
+                        model(x)
+                    except _Grabbed:
+                        pass
         finally:
             grab.remove()
 

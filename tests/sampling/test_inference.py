@@ -131,7 +131,7 @@ def test_sampling_through_the_graph_is_the_direct_loss():
     u = ball(8, 2, 0.5, seed=1)
     model.train()  # the sampler evaluates in eval mode and gives the model back in its own mode
     before = {n: t.clone() for n, t in model.state_dict().items()}
-    fast = sample_landscape(model, data, d, u, batch_size=64, progress=False)
+    fast = sample_landscape(model, data, d, u, batch_size=64, progress=False, fuse=True)  # few rows: forced
     # conv → BatchNorm first: the first convolution is fused with its BatchNorm instead of precomputed terms
     assert fast.meta["inference"] == "fused" and fast.meta["fused"]["batchnorm"] == 9
     assert fast.meta["first_layer"] == "evaluated"
@@ -197,3 +197,31 @@ def test_hand_back_runs_the_layer_itself():
     resnet = _trained_looking(build_model(model_config("resnet8", (1, 8, 8), 10)))
     with pytest.raises(ValueError, match="folded BatchNorm"):
         InferenceGraph(resnet, torch.randn(2, 1, 8, 8)).hand_back(resnet.conv1)
+
+
+def test_one_analysis_builds_its_fused_graph_once(monkeypatch):
+    """An analysis's sampling calls (samples, surface grid, zooms) share one fused graph per model (built and
+    checked once: on DenseNet-121 the build costs 3 evaluations); a lone call of fewer than FUSE_MIN_ROWS rows
+    runs the model as it is, unless the cache holds the graph already."""
+    from landscape.analysis import AnalysisOptions, analyze_model
+    from landscape.sampling import sampler
+
+    built = []
+    real = sampler.try_inference_graph
+    monkeypatch.setattr(sampler, "try_inference_graph", lambda *a: built.append(1) or real(*a))
+    torch.manual_seed(0)
+    model = build_model(model_config("convnet", (1, 8, 8), 10)).eval()
+    data = digits_subset(300, double=False)
+    opts = AnalysisOptions(n_samples=60, grid_points=5, hessian=False, jackknife=0, zoom=2, radius=1.0)
+    r = analyze_model(model, data, options=opts)
+    assert len(built) == 1 and r.sample.meta["inference"] == "fused"
+    assert r.surface is not None and r.surface.meta["inference"] == "fused"  # 25 rows, from the cache
+    d = make_directions(model, "filter", 2, seed=0)
+    few = sample_landscape(model, data, d, ball(9, 2, 0.5, seed=0), progress=False)
+    assert few.meta["inference"].startswith("10 rows: fewer than") and len(built) == 1
+    cache = sampler.SamplingCache()
+    sample_landscape(model, data, d, ball(40, 2, 0.5, seed=0), progress=False, cache=cache)
+    again = sample_landscape(model, data, d, ball(9, 2, 0.5, seed=0), progress=False, cache=cache)
+    assert again.meta["inference"] == "fused" and len(built) == 2
+    with pytest.raises(ValueError, match="fuse must be"):
+        sample_landscape(model, data, d, ball(9, 2, 0.5, seed=0), progress=False, fuse="yes")

@@ -202,7 +202,7 @@ def test_first_conv_shortcut_and_channels_last_are_exact():
     d = make_directions(model, "filter", 2, seed=1)
     u = ball(11, 2, 0.8, seed=2)
     runs = {
-        "auto": sample_landscape(model, data, d, u, batch_size=64, progress=False),
+        "auto": sample_landscape(model, data, d, u, batch_size=64, progress=False, fuse=True),
         "channels-first": sample_landscape(model, data, d, u, batch_size=64, channels_last=False, progress=False),
         "no shortcut": sample_landscape(model, data, d, u, batch_size=64, shortcut=False, progress=False),
     }
@@ -210,7 +210,7 @@ def test_first_conv_shortcut_and_channels_last_are_exact():
     for name, r in runs.items():
         np.testing.assert_allclose(r.losses, direct, rtol=1e-5, err_msg=name)
     assert runs["auto"].meta["first_layer"] == "precomputed terms" and runs["auto"].meta["inference"] == "fused"
-    half = sample_landscape(model, data, d, u, batch_size=64, shard=(1, 2), progress=False)
+    half = sample_landscape(model, data, d, u, batch_size=64, shard=(1, 2), progress=False, fuse=True)
     np.testing.assert_array_equal(half.losses, runs["auto"].losses[half.indices])
     assert all(p.is_contiguous() for p in model.parameters())  # the model's own layout is untouched
 
