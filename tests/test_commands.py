@@ -153,6 +153,7 @@ def test_analysis_flags_are_generated_from_the_options():
         "--sharpness": ("0.01", "sharpness", 0.01),
         "--dc-t": ("6", "dc_t", 6),
         "--threads": ("1", "threads", 1),
+        "--weight-decay": ("5e-4", "weight_decay", 5e-4),
     }
     argv = [*base, "--no-curvature", "--exact-field"]
     for flag, (text, _, _) in changed.items():
@@ -165,7 +166,8 @@ def test_analysis_flags_are_generated_from_the_options():
     assert options_from(parser.parse_args([*base, "--eigen-map", "5"])).eigen_map == 5  # needs k = 2: on its own
     covered = {name for _, name, _ in changed.values()} | {"hessian", "curvature", "exact_field", "eigen_map"}
     assert covered == {f.name for f in dataclasses.fields(AnalysisOptions)}  # a new field needs a line above
-    for bad, word in ((["--samples", "5"], "samples"), (["--trace-rtol", "2"], "trace_rtol"), (["--k", "two"], "--k")):
+    bad_values = (["--samples", "5"], "samples"), (["--trace-rtol", "2"], "trace_rtol"), (["--k", "two"], "--k")
+    for bad, word in (*bad_values, (["--weight-decay=-1"], "weight_decay")):
         run = subprocess.run(
             [sys.executable, "-m", "landscape.cli.cli", *base, *bad], capture_output=True, text=True, timeout=120
         )
