@@ -77,3 +77,20 @@ def test_slice_field_and_a_whole_analysis_see_the_shift(mlp):
     assert abs(b["trace"] - (a["trace"] + LAMBDA * P)) <= 3 * np.hypot(a["trace_se"], b["trace_se"]) + 1e-6 * P
     with pytest.raises(ValueError, match="weight_decay must be a finite"):
         AnalysisOptions(weight_decay=-1.0)
+
+
+def test_per_block_spectra_keep_their_blocks_and_shift_by_lambda():
+    """``--hessian-blocks auto`` on the wrapped objective: the same blocks as the model's own (ResNet-8's stem and
+    stages, through ``parameter_groups``), each block's λmax raised by λ (H_bb + λI)."""
+    from landscape.models import build_model, model_config
+
+    torch.manual_seed(0)
+    model = build_model(model_config("resnet8", (1, 8, 8), 10)).eval()
+    data = digits_subset(100, double=False)
+    opts = dict(n_samples=40, grid_points=0, zoom=0, jackknife=0, top_k=1, density_starts=1, trace_samples=3,
+                hessian_blocks="auto", tol=1e-6)  # fmt: skip
+    plain = analyze_model(model, data, options=AnalysisOptions(**opts)).blocks
+    shifted = analyze_model(model, data, options=AnalysisOptions(**opts, weight_decay=LAMBDA)).blocks
+    assert [b["block"] for b in shifted] == [b["block"] for b in plain] and plain[0]["block"] == "stem"
+    for a, b in zip(plain, shifted):
+        assert b["lambda_max"] == pytest.approx(a["lambda_max"] + LAMBDA, rel=1e-4), a["block"]
