@@ -110,7 +110,7 @@ def choose_strategy(model: nn.Module, n_eval: int) -> str:
 
 
 def _inplace(  # noqa: PLR0913
-    model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last, fuse, meta, cache=None, rows=0
+    model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last, fuse, meta, graphs, rows
 ) -> tuple[np.ndarray, np.ndarray]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
@@ -120,7 +120,7 @@ def _inplace(  # noqa: PLR0913
         data = EvalSubset(data.x.contiguous(memory_format=torch.channels_last), data.y, data.indices, data.source)
     graph, meta["inference"] = None, "off"
     if fuse:
-        graph, meta["inference"] = _fused_graph(model, data, rows if fuse == "auto" else None, cache)
+        graph, meta["inference"] = _fused_graph(model, data, rows if fuse == "auto" else None, graphs)
         first = first_parametrised_module(model, data.x) if shortcut and graph is not None else None
         if first is not None and graph.folds_batchnorm_after(first):
             shortcut = False  # conv → BatchNorm first (ResNets): one fused convolution beats the precomputed terms
