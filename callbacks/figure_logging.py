@@ -26,6 +26,12 @@ def logger_kind(logger: Any) -> str:
     return "none"
 
 
+def is_mlflow(logger: Any) -> bool:
+    """An MLflow logger (its class has a ``run_id`` property), told from the class alone: the same answer on every
+    rank and without starting a run (``logger.experiment`` does both differently per rank)."""
+    return isinstance(getattr(type(logger), "run_id", None), property)
+
+
 def log_figures(loggers: list[Any], folder: Path, *, step: int, epoch: int) -> int:
     """Every ``*.png`` of ``folder`` to every logger that takes images, under ``landscape/<name>`` at ``step``
     (MLflow: into ``landscape/epoch=<epoch>/`` of the run's artifacts). Returns how many images were logged."""

@@ -49,7 +49,7 @@ from landscape.losses import cross_entropy
 from landscape.models.lightning_package import SIGTERMException, pl, rank_zero_only, rank_zero_warn
 from landscape.report.history import HISTORY_COLUMNS, history_row
 
-from .figure_logging import log_figures, logger_kind
+from .figure_logging import is_mlflow, log_figures
 
 LOGGED = (*HESSIAN_METRICS, *CURVATURE_METRICS, *DIAGNOSTICS, "radius")
 
@@ -173,7 +173,7 @@ class LandscapeCallback(pl.Callback):
         first logger is MLflow's, whose ``log_dir`` is its tracking store, ``default_root_dir/dirname`` instead:
         the files stay out of the store (the figures reach the run as artifacts)."""
         log_dir = trainer.log_dir
-        if trainer.loggers and logger_kind(trainer.loggers[0]) == "mlflow":
+        if trainer.loggers and is_mlflow(trainer.loggers[0]):
             log_dir = None
         return Path(log_dir or trainer.default_root_dir) / self.dirname
 
