@@ -189,3 +189,16 @@ def test_two_inputs_from_a_dataloader_of_pairs(two_inputs):
     assert s["lambda_max"] == pytest.approx(
         np.linalg.eigvalsh(exact_hessian(model, sub, vectorized=False))[-1], rel=1e-3
     )
+
+
+def test_cross_entropy_reads_logits_and_counts_every_token():
+    """Sequence logits (N, T, C) with targets (N, T): the mean over every token, as torch's cross-entropy of the
+    flattened tokens; the same through ``.logits``, ``["logits"]`` and a tuple's first element; outputs without
+    logits are one TypeError naming what the model returned."""
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(4, 7, 5, generator=g, dtype=torch.float64), torch.randint(0, 5, (4, 7), generator=g)
+    want = nn.functional.cross_entropy(logits.reshape(-1, 5), y.reshape(-1))
+    for out in (logits, SimpleNamespace(logits=logits), {"logits": logits}, (logits, None)):
+        assert float(cross_entropy(out, y)) == pytest.approx(float(want), rel=1e-12)
+    with pytest.raises(TypeError, match="returned SimpleNamespace: no logits"):
+        cross_entropy(SimpleNamespace(hidden=logits), y)
