@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .curvature.diffusion import laziness
 from .curvature.loss_graph import MAX_WALK_STEPS, min_samples
-from .curvature.slice_curvature import SliceCurvature, compare_slice, diffusion_estimate
+from .curvature.slice_curvature import READ_SCALE, SliceCurvature, compare_slice, diffusion_estimate
 from .curvature.slice_geometry import field_curvature, graph_curvature
 from .curvature.zoom import MAX_ZOOM, pick_level, zoom_in
 from .distributed import Comm
@@ -44,7 +44,7 @@ from .objective import with_weight_decay
 from .params import num_params
 from .sampling.coordinates import grid, make_coordinates
 from .sampling.directions import make_directions
-from .sampling.loss_derivatives import FD_STEP, finite_difference_centre
+from .sampling.loss_derivatives import FD_STEP, finite_difference_centre, gaussian_smoothed_centre, smoothing_nodes
 from .sampling.radius import auto_radius
 from .sampling.sample import LandscapeSample
 from .sampling.sampler import SamplingCache, sample_on_ranks
@@ -70,6 +70,7 @@ CURVATURE_METRICS = [
     "dc_region",
     "analytic_region",
     "fd_scalar",
+    "smoothed_scalar",
     "dc_sign_agrees",
 ]
 DIAGNOSTICS = ["loss_scale", "dc_comparison", "dc_ratio", "dc_within_2se", "dc_resolved", "dc_support", "dc_radius",
@@ -631,6 +632,10 @@ def _slice_curvature(run: _Run, result: AnalysisResult, D) -> None:
     step = FD_STEP * levels[pick].radius  # the crease-inclusive truth at the read scale (loss_derivatives docstring)
     g_fd, h_fd = finite_difference_centre(run.model, run.data, D, step, run.loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
+    sigma = READ_SCALE * levels[pick].radius  # the stated truth: the curvature at the scale the estimate reads
+    g_sm, h_sm = gaussian_smoothed_centre(run.model, run.data, D, sigma, nodes=smoothing_nodes(o.k),
+                                          loss_fn=run.loss_fn, comm=comm)  # fmt: skip
+    s["smoothed_scalar"] = graph_curvature(h_sm, g_sm, sc.scale).scalar / sc.scale**2
     cloud = np.column_stack([u, sc.scale * f])
     s["dc_laziness"] = float(laziness(cloud, k=min(30, len(cloud) - 1), sigma_k=min(20, len(cloud) - 2))[0])
 

@@ -9,10 +9,11 @@ times smaller, up to ``levels`` times, and stops at the first resolved estimate;
 reading stands for θ*. Numpy only: the caller's ``resample`` draws and evaluates the new samples.
 
 Measured by ``landscape validate --quick`` on its trained-net slices (MLP, ConvNet, ResNet-8 with and without
-skips; 32 slices × sample counts at radius 0.1 to 1, 100 to 1,000 samples) with at most three zooms (the default):
-within 1.5× of the crease-inclusive truth at the read scale (central differences in float64 at 0.05 × the read
-radius) on 0.781 of them, the same sign on 0.969, Spearman across slices 0.940, marked resolved on 0.625 (0.281
-without zooming) and then within 1.5× on 0.90; the remaining sign miss is marked unresolved.
+skips; 32 slices × sample counts at radius 0.1 to 1, 100 to 1,000 samples) with at most three zooms (the default),
+against the stated truth (the curvature of the loss smoothed at :data:`~landscape.curvature.slice_curvature.
+READ_SCALE` × the read radius, creases included): within 1.5× on 0.781 of them (0.67 / 0.75 / 1.00 at 100 / 300 /
+1,000 samples), |error| ≤ 2 SE on 0.969, the same sign on 0.938 (1.000 where |estimate| ≥ 2 SE), Spearman across
+slices 0.918; marked resolved on 0.625 (0.281 without zooming) and then within 1.5× on all of them.
 """
 
 from __future__ import annotations

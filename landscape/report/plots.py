@@ -83,14 +83,15 @@ def agreement_axes(ax, values: np.ndarray) -> None:
 
 def slice_agreement(scatter: dict, path: str | Path) -> None:
     """Diffusion estimate at the centre of every validated net slice (all sample counts) against the exact
-    (autograd) scalar curvature and, where given (``fd``), against central differences at the read radius (the
-    crease-inclusive truth at the estimator's scale): one colour per net, filled where the estimator marks its
-    reading resolved and hollow where not, on symmetric-log axes with the line of agreement."""
+    (autograd) scalar curvature and, where given (``smoothed``), against the curvature of the loss smoothed at the
+    read scale (the crease-inclusive truth the estimate is judged against, SPEC §5e): one colour per net, filled
+    where the estimator marks its reading resolved and hollow where not, on symmetric-log axes with the line of
+    agreement."""
     dc, nets = np.asarray(scatter["dc"]), np.asarray(scatter["net"])
     resolved = np.asarray(scatter.get("resolved", np.ones(len(dc), dtype=bool)), dtype=bool)
     truths = [("exact", "exact (autograd) scalar curvature R(s)/s² at θ*")]
-    if scatter.get("fd"):
-        truths.append(("fd", "central differences R(s)/s² at θ*, step 0.05 × read radius"))
+    if scatter.get("smoothed"):
+        truths.append(("smoothed", "R(s)/s² at θ* of the loss smoothed at σ = 0.1 × read radius (the read scale)"))
     fig, axes = plt.subplots(1, len(truths), figsize=(6.4 * len(truths), 5.4), squeeze=False)
     for ax, (key, label) in zip(axes[0], truths):
         truth = np.asarray(scatter[key])

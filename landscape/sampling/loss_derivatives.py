@@ -39,6 +39,13 @@ def in_float64(model: nn.Module, data: EvalSubset) -> tuple[nn.Module, EvalSubse
     return copy.deepcopy(model).double(), dataclasses.replace(data, x=x)
 
 
+def smoothing_nodes(k: int, most: int = 4096, finest: int = 8) -> int:
+    """Gauss–Hermite nodes per direction for an analysis's smoothed truth: ``finest`` (8: within 4 % of 16 nodes on
+    the digits MLP and ConvNet slices at σ = 0.1 × radius 0.016–1) unless nodes^k would exceed ``most`` loss
+    evaluations (k = 5: 5, k = 6: 4)."""
+    return max(n for n in range(2, finest + 1) if n**k <= most)
+
+
 def finite_difference_centre(
     model: nn.Module,
     data: EvalSubset,

@@ -15,6 +15,7 @@ from scipy.stats import pearsonr, spearmanr
 from ..curvature.charts import default_patch, walk_steps
 from ..curvature.diffusion import comparison, knn_smooth, laziness
 from ..curvature.ollivier import ollivier_ricci
+from ..curvature.slice_curvature import READ_SCALE
 from . import manifolds as mf
 
 ANCHORS = {
@@ -418,6 +419,17 @@ def _net_share(metric: str) -> Callable[[list[dict]], float]:
 
 # (target, goal, how it is read off the rows, "≥", "≤" or "info": reported without a goal)
 TARGETS: list[tuple[str, float, Callable[[list[dict]], float], str]] = [
+    ("trained-net slices: sign at the read scale", 0.95, _net_share("sign_agrees_smoothed"), "≥"),
+    ("trained-net slices: claimed sign at the read scale", 0.95, _net_share("claimed_sign_agrees_smoothed"), "≥"),
+    ("trained-net slices: within 1.5× at the read scale", 0.8, _net_share("within_1.5_smoothed"), "≥"),
+    ("trained-net slices: |error| ≤ 2 SE at the read scale", 0.9, _net_share("covered_2se_smoothed"), "≥"),
+    ("resolved net slices: within 1.5× at the read scale", 0.8, _net_share("resolved_within_1.5_smoothed"), "≥"),
+    (
+        "trained-net slices: Spearman of dc vs the read scale across slices",
+        0.9,
+        lambda r: _net_spearman(r, f"smoothed_scalar_{READ_SCALE:g}"),
+        "≥",
+    ),
     ("trained-net slices: sign at θ*", 0.95, _net_share("sign_agrees"), "≥"),
     ("trained-net slices: within 1.5× of the exact value at θ*", 0.8, _net_share("within_1.5"), "≥"),
     ("trained-net slices: within 1.5× of central differences at θ*", 0.8, _net_share("within_1.5_fd"), "≥"),

@@ -14,7 +14,7 @@ import numpy as np
 from torch import nn
 
 from ..curvature.loss_graph import loss_graph_curvature
-from ..curvature.slice_curvature import compare_slice, diffusion_estimate
+from ..curvature.slice_curvature import READ_SCALE, compare_slice, diffusion_estimate
 from ..curvature.slice_geometry import field_curvature, graph_curvature
 from ..curvature.zoom import ZoomLevel, pick_level, zoom_in
 from ..evaluation import EvalSubset
@@ -27,7 +27,7 @@ from ..sampling.sampler import sample_landscape
 from .manifolds import random_quadric
 
 NET_DIRECTIONS = ("filter0", "filter1", *EIGEN_DIRECTIONS)
-SMOOTHING_WIDTHS = (0.03, 0.2)  # σ / radius of the Gaussian-smoothed references: near θ*, and the walk's reach
+SMOOTHING_WIDTHS = (READ_SCALE, 0.2)  # σ / radius of the Gaussian-smoothed truths: the estimate at θ*, the reach
 VARYING_CV = 0.25  # field Spearman is counted where the exact field's std/|mean| is at least this
 ZOOM_LEVELS = 3  # the analysis's default (AnalysisOptions.zoom)
 
@@ -61,7 +61,7 @@ class SliceCase:
     hessians: np.ndarray
     fd_gradient: np.ndarray  # the centre by central differences of the loss (creases included)
     fd_hessian: np.ndarray
-    smoothed: dict[float, np.ndarray]  # σ/radius → the Gaussian-smoothed Hessian at θ* (the curvature at scale σ)
+    smoothed: dict[float, tuple]  # σ/radius → the Gaussian-smoothed (gradient, Hessian) at θ* (curvature at scale σ)
     zoom_levels: dict[int, list[ZoomLevel]] = field(default_factory=dict)  # per sample count: its readings of θ*
     zoomed: dict[int, "SliceCase"] = field(default_factory=dict)  # per sample count: the picked zoom's own case
 
@@ -95,7 +95,7 @@ def _case(plan: NetPlan, kind: str, D, coords: np.ndarray, losses: np.ndarray, r
     radius = float(np.linalg.norm(coords, axis=1).max())
     sl = slice_field(plan.model, plan.data, D.matrix, coords[rows])
     g_fd, h_fd = finite_difference_centre(plan.model, plan.data, D, FD_STEP * radius)
-    smoothed = {w: gaussian_smoothed_centre(plan.model, plan.data, D, w * radius)[1] for w in SMOOTHING_WIDTHS}
+    smoothed = {w: gaussian_smoothed_centre(plan.model, plan.data, D, w * radius) for w in SMOOTHING_WIDTHS}
     return SliceCase(plan.name, kind, radius, coords, losses, rows, sl.gradients, sl.hessians, g_fd, h_fd, smoothed)
 
 
@@ -158,7 +158,7 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
     """At every sample count: the estimate at θ* against the exact value there (sign, size within 1.5×, |error|
     ≤ 2 SE), the walk's regional reading against the exact field over the same reach, and the field Spearman at
     each net's ``field_n``; returns the scatter data for the figure."""
-    scatter: dict[str, list] = {"exact": [], "dc": [], "net": [], "resolved": [], "fd": []}
+    scatter: dict[str, list] = {"exact": [], "dc": [], "net": [], "resolved": [], "fd": [], "smoothed": []}
     for c in cases:
         bench = f"net:{c.net}:{c.directions}:r{c.radius:g}"
         for n in ns[c.net]:
@@ -190,17 +190,26 @@ def net_rows(cases: list[SliceCase], ns: dict[str, tuple[int, ...]], field_n: di
                 "fd_scalar": fd,
                 "abs_rel_error": abs(sc.dc_scalar - sc.exact_scalar) / abs(sc.exact_scalar),
             }
-            for w, H in z.smoothed.items():  # σ₂ of the smoothed Hessian: R/s² at scale σ in the small-relief limit
-                values[f"smoothed_scalar_{w:g}"] = float(np.trace(H) ** 2 - np.sum(H * H))
+            for w, (g, H) in z.smoothed.items():  # R(s)/s² of the loss smoothed at σ = w × the read radius
+                values[f"smoothed_scalar_{w:g}"] = graph_curvature(H, g, est.scale).scalar / est.scale**2
+            sm = values[f"smoothed_scalar_{READ_SCALE:g}"]  # the stated truth: the curvature at the read scale
+            values["sign_agrees_smoothed"] = float(np.sign(sc.dc_scalar) == np.sign(sm))
+            values["within_1.5_smoothed"] = float(within(sc.dc_scalar / sm))
+            values["covered_2se_smoothed"] = float(abs(sc.dc_scalar - sm) <= 2 * sc.dc_scalar_se)
+            # a sign the estimate itself claims (|dc| ≥ 2 SE): is it right?
+            if abs(sc.dc_scalar) >= 2 * sc.dc_scalar_se:
+                values["claimed_sign_agrees_smoothed"] = float(np.sign(sc.dc_scalar) == np.sign(sm))
             # the walk's reading against the curvature at its own scale, creases included (reach: σ ≈ 0.2 × radius)
             values["region_within_1.5_smoothed"] = float(within(sc.dc_region / values["smoothed_scalar_0.2"]))
             if sc.resolved:  # the estimator's own claim that θ* is resolved: is it right when it says so?
                 values["resolved_within_1.5_fd"] = float(within(sc.dc_scalar / fd))
+                values["resolved_within_1.5_smoothed"] = float(within(sc.dc_scalar / sm))
             for metric, v in values.items():
                 add(bench, "loss-graph", 2, n, 0.0, metric, v)
             scatter["exact"].append(sc.exact_scalar)
             scatter["dc"].append(sc.dc_scalar)
             scatter["fd"].append(fd)
+            scatter["smoothed"].append(sm)
             scatter["net"].append(c.net)
             scatter["resolved"].append(sc.resolved)
             line = (
