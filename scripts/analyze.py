@@ -17,6 +17,7 @@ from .common import (
     model_options,
     options_from_args,
     output_folder,
+    positive_float,
     positive_int,
     write_error,
 )
@@ -67,6 +68,14 @@ def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--html", action="store_true", help="also write surface.html, an interactive 3-D surface (~5 MB)")
     g.add_argument("--vtk", action="store_true", help="also write surface.vtu and samples.vtu for ParaView (k = 2)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument(
+        "--budget",
+        type=positive_float,
+        default=None,
+        metavar="MINUTES",
+        help="fit each analysis into this many minutes: lowers samples, zooms, the evaluation subset and the "
+        "trace's probes, in that order, by the plan's prediction (printed before the work, with what it costs)",
+    )
 
 
 def options_from(args: argparse.Namespace):
@@ -195,13 +204,55 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901
     return 2 if failures else 0
 
 
+def planned(net, data, opts, label: str, budget: float | None, ranks: int = 1, show: bool = True):
+    """The plan before the work (:mod:`landscape.plan`), printed; with ``budget`` the options and the
+    evaluation subset that fit it. Returns (options, data, plan, start time)."""
+    import time
+
+    from landscape.plan import plan_run
+
+    opts, data, plan = plan_run(net, data, opts, budget=budget, ranks=ranks)
+    if show:
+        print("\n".join(plan.lines(label)), flush=True)
+    return opts, data, plan, time.perf_counter()
+
+
+def report_time(result, plan, start: float, label: str, show: bool = True) -> None:
+    """The measured time beside the predicted one (also in ``results.json``'s timings)."""
+    import time
+
+    took = time.perf_counter() - start
+    result.timings.update(plan_predicted=plan.seconds, plan_zoom_each=plan.zoom_seconds, measured=took)
+    if show:
+        zooms = int(result.scalars.get("n_zoom", 0) or 0)
+        predicted = plan.seconds + zooms * plan.zoom_seconds
+        print(f"{label}: took {took / 60:.1f} min; the plan predicted {predicted / 60:.1f} min with the {zooms} "
+              f"zoom(s) drawn ({took / predicted:.2f}×)", flush=True)  # fmt: skip
+
+
+def _shared_choice(comm, opts, data):
+    """Rank zero's budgeted options and subset size on every rank (each rank's calibration timed differently)."""
+    from dataclasses import replace
+
+    import torch
+
+    mine = [opts.n_samples, opts.zoom, len(data), opts.trace_samples, opts.density_starts]
+    n, zoom, n_eval, trace, density = (int(v) for v in comm.share(torch.tensor(mine, dtype=torch.float64)))
+    opts = replace(opts, n_samples=n, zoom=zoom, trace_samples=trace, density_starts=density)
+    return opts, data.head(n_eval)
+
+
 def _analyze_one(net, data, opts, comm, folder: Path, label: str, args: argparse.Namespace):
-    """Analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last; ``--html`` and
-    ``--vtk`` add their files)."""
+    """Plan, then analyse on every rank; rank zero writes the folder (figures, arrays, ``results.json`` last;
+    ``--html`` and ``--vtk`` add their files)."""
     from landscape.analysis import analyze_model
     from landscape.report.writing import write_analysis
 
+    opts, data, plan, start = planned(net, data, opts, label, args.budget, comm.world_size, show=comm.is_zero)
+    if comm.world_size > 1 and args.budget is not None:  # every rank runs what rank zero's timings chose
+        opts, data = _shared_choice(comm, opts, data)
     result = analyze_model(net, data, options=opts, progress=not args.quiet, comm=comm, label=label)
+    report_time(result, plan, start, label, show=comm.is_zero)
 
     def write() -> None:
         if comm.is_zero:

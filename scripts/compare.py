@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .analyze import add_analysis_arguments, load_eval_data, options_from
+from .analyze import add_analysis_arguments, load_eval_data, options_from, planned, report_time
 from .common import add_data_arguments, fail, output_folder, positive_int
 
 DESCRIPTION = "Compare ResNet-D with and without skip connections: same directions' seeds, same evaluation subset."
@@ -26,6 +26,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_analysis_arguments(p)
 
 
+def _training_plan(args: argparse.Namespace, splits) -> None:
+    """The training phase's predicted minutes for both models (:func:`landscape.plan.training_seconds`), printed
+    before the work; nothing when both checkpoints are given."""
+    import math
+
+    from landscape.analysis import seeded
+    from landscape.models import build_model
+    from landscape.models.registry import model_config
+    from landscape.plan import training_seconds
+
+    batch, total = 128, 0.0
+    for skip, ck in ((True, args.ckpt_skip), (False, args.ckpt_noskip)):
+        if ck is not None:
+            continue
+        cfg = model_config(f"resnet{args.depth}", splits.input_shape, splits.num_classes, skip=skip, width=args.width)
+        x, y = splits.train_x[:batch], splits.train_y[:batch]
+        steps, val = math.ceil(len(splits.train_y) / batch), math.ceil(len(splits.val_y) / batch)
+        net = seeded(lambda cfg=cfg: build_model(cfg))  # the caller's random streams untouched
+        total += training_seconds(net, x, y, steps_per_epoch=steps, epochs=args.epochs, val_batches=val)
+    if total:
+        print(f"plan: training 2 × {args.epochs} epochs of ResNet-{args.depth} on {len(splits.train_y)} images: "
+              f"predicted {total / 60:.1f} min (then each analysis's plan)", flush=True)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from landscape.analysis import SUMMARY_COLUMNS, TABLE_COLUMNS, analyze_model, summary_row
     from landscape.files import atomic_write_json
@@ -43,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     owned += ("blocks_skip_vs_noskip.png", "convexity_skip_vs_noskip.png")
     clear_stale([out / f for f in owned])
     splits, data = load_eval_data(args)
+    _training_plan(args, splits)
     t0 = time.perf_counter()
     rows, results = [], {}
     for label, skip, ck in (("skip", True, args.ckpt_skip), ("noskip", False, args.ckpt_noskip)):
@@ -73,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
             fail(f"{ck}: is {describe(cfg_loaded)}, expected {'with' if skip else 'without'} skip connections")
         name = f"{describe(cfg_loaded)} ({label})"
         try:
-            result = analyze_model(net, data, options=opts, progress=not args.quiet, label=name)
+            o, d, plan, start = planned(net, data, opts, name, args.budget)
+            result = analyze_model(net, d, options=o, progress=not args.quiet, label=name)
+            report_time(result, plan, start, name)
             write_analysis(result, out / label / "analysis", name, html=args.html, vtk=args.vtk)
         except (ValueError, RuntimeError, ArithmeticError) as exc:
             fail(f"{ck}: {exc}")

@@ -173,3 +173,23 @@ def test_analysis_flags_are_generated_from_the_options():
         )
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2 and len(lines) == 1 and word in lines[0], run.stderr
+
+
+def test_analyze_prints_its_plan_and_fits_a_budget(tmp_path, trained, capsys):
+    """The plan comes before the work (phases, counts, predicted time) and the measured time after it; --budget
+    lowers the options to fit and says what it chose; a bad budget is one error line."""
+    import json
+
+    args = ["analyze", str(trained), "--out", str(tmp_path / "plain"), "--grid", "5", "--n-eval", "100", "--quiet"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.index("plan (") < out.index("took") and "sampling the slice" in out and "predicted" in out
+    budget = ["analyze", str(trained), "--out", str(tmp_path / "fit"), "--grid", "5", "--n-eval", "100", "--quiet"]
+    assert cli.main([*budget, "--budget", "0.001"]) == 0  # 0.06 s: below every floor
+    out = capsys.readouterr().out
+    assert "budget: samples 300 → 100" in out and "nothing left to lower" in out
+    saved = json.loads((tmp_path / "fit" / "last" / "results.json").read_text())
+    assert saved["options"]["n_samples"] == 100 and saved["timings_s"]["plan_predicted"] > 0
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*budget, "--budget", "-2"])
+    assert exc.value.code == 2 and "expected a positive number" in capsys.readouterr().err

@@ -164,25 +164,32 @@ class SliceCurvature:
     warnings: list[str] = field(default_factory=list)
     dc_field: np.ndarray | None = None  # per finite sample, R̂/s², smoothed over SMOOTH_K neighbours
     exact_field: np.ndarray | None = None  # per finite sample, R(s)/s² (NaN where not computed)
+    stated_scalar: float = float("nan")  # the stated truth at θ*: the loss smoothed at the read scale (READ_SCALE)
+
+    @property
+    def truth(self) -> float:
+        """What the verdict compares with: the stated truth where it was computed (the analysis does), else the
+        exact (autograd) value at θ*."""
+        return self.stated_scalar if np.isfinite(self.stated_scalar) else self.exact_scalar
 
     @property
     def _both_finite(self) -> bool:
-        """A verdict needs both values: with either NaN (a non-finite loss at θ*, no exact value) it is NaN too."""
-        return bool(np.isfinite(self.dc_scalar) and np.isfinite(self.exact_scalar))
+        """A verdict needs both values: with either NaN (a non-finite loss at θ*, no truth) it is NaN too."""
+        return bool(np.isfinite(self.dc_scalar) and np.isfinite(self.truth))
 
     @property
     def agrees(self) -> bool:
-        return bool(np.sign(self.dc_scalar) == np.sign(self.exact_scalar))
+        return bool(np.sign(self.dc_scalar) == np.sign(self.truth))
 
     @property
     def ratio(self) -> float:
-        """dc / exact at θ*: 1 is right in size."""
-        return self.dc_scalar / self.exact_scalar if self.exact_scalar != 0 else float("nan")
+        """dc / truth at θ*: 1 is right in size."""
+        return self.dc_scalar / self.truth if self.truth != 0 else float("nan")
 
     @property
     def covered(self) -> bool:
-        """|dc − exact| ≤ 2 SE at θ*."""
-        return bool(abs(self.dc_scalar - self.exact_scalar) <= 2 * self.dc_scalar_se)
+        """|dc − truth| ≤ 2 SE at θ*."""
+        return bool(abs(self.dc_scalar - self.truth) <= 2 * self.dc_scalar_se)
 
     def scalars(self) -> dict[str, float]:
         return {

@@ -253,15 +253,16 @@ def field_figure(result: AnalysisResult, label: str = ""):
 def verdict_words(result: AnalysisResult) -> str:
     """The verdict of one run in a sentence (README 'Diffusion curvature of a loss slice')."""
     sc = result.slice
-    shape = "a bowl (positive curvature)" if sc.exact_scalar > 0 else "a saddle (negative curvature)"
+    shape = "a bowl (positive curvature)" if sc.truth > 0 else "a saddle (negative curvature)"
+    what = "the slice, smoothed at the read scale," if np.isfinite(sc.stated_scalar) else "the exact slice"
     if not np.isfinite(sc.dc_scalar):
-        return f"the exact slice is {shape}; the diffusion estimate is not available"
+        return f"{what} is {shape}; the diffusion estimate is not available"
     agree = "agrees with it" if sc.agrees else "DISAGREES with it"
     resolved = (
         "" if not np.isfinite(sc.dc_scalar_se) or abs(sc.dc_scalar) > 2 * sc.dc_scalar_se else " (sign not resolved)"
     )
-    size = f"; size {sc.ratio:.2f}× the exact value, {'within' if sc.covered else 'OUTSIDE'} 2 error bars"
-    return f"the exact slice is {shape} at the trained point; diffusion curvature {agree}{resolved}{size}"
+    size = f"; size {sc.ratio:.2f}× it, {'within' if sc.covered else 'OUTSIDE'} 2 error bars"
+    return f"{what} is {shape} at the trained point; diffusion curvature {agree}{resolved}{size}"
 
 
 def agreement_figure(result: AnalysisResult, label: str = ""):

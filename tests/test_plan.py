@@ -1,0 +1,81 @@
+"""The plan before the work (landscape.plan): counts from the options, a budget that is met or says why not, and a
+calibration that measures without disturbing the model. Wall-clock accuracy is a benchmark's
+(benchmarks/plan_accuracy.py), not a test's."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from landscape.analysis import AnalysisOptions
+from landscape.plan import TRUTH_POINTS, TYPICAL_LANCZOS, UnitCosts, calibrate, fit_budget, plan_analysis
+from landscape.sampling.loss_derivatives import smoothing_nodes
+
+from .references import digits_subset, small_mlp
+
+COSTS = UnitCosts(sample_fixed=0.5, sample_row=0.01, hvp=0.05, hvp_fixed=0.2, field_point=0.04, float64_row=0.02,
+                  threads=1, n_eval=1000)  # fmt: skip
+PARAMS = 50_000
+
+
+def _phase(plan, name):
+    return next(p for p in plan.phases if p.name == name)
+
+
+def test_the_plan_counts_what_the_options_ask_for():
+    o = AnalysisOptions(n_samples=300, grid_points=21)
+    plan = plan_analysis(o, COSTS, PARAMS)
+    assert _phase(plan, "sampling the slice").count == 300
+    assert _phase(plan, "sampling the slice").seconds == pytest.approx(0.5 + 300 * 0.01)
+    assert _phase(plan, "surface grid").count == 441
+    assert _phase(plan, "exact slice curvature").count == TRUTH_POINTS
+    fd_smooth = _phase(plan, "central differences + smoothed truth")
+    assert fd_smooth.count == 2 * 2 * 2 + 1 + smoothing_nodes(2) ** 2 == 73
+    hvps = TYPICAL_LANCZOS + o.trace_samples + (o.density_starts - 1) * o.density_steps
+    assert _phase(plan, "Hessian spectrum").count == hvps
+    assert plan.seconds == pytest.approx(sum(p.seconds for p in plan.phases))
+    assert plan.zoom_seconds == pytest.approx(0.5 + 300 * 0.01)
+    every = plan_analysis(AnalysisOptions(exact_field=True), COSTS, PARAMS)
+    assert _phase(every, "exact slice curvature").count == 300
+    eig = plan_analysis(AnalysisOptions(directions="hessian-mixed"), COSTS, PARAMS)
+    assert _phase(eig, "Hessian eigenvector directions").count == TYPICAL_LANCZOS
+    assert _phase(eig, "Hessian spectrum").count == o.trace_samples + (o.density_starts - 1) * o.density_steps
+    grid = plan_analysis(AnalysisOptions(scheme="grid", n_samples=400, k=3), COSTS, PARAMS)
+    assert _phase(grid, "sampling the slice").count == 7**3
+    assert all(p.name != "surface grid" for p in grid.phases)  # k = 3: no 2-D surface
+    text = "\n".join(plan.lines("mlp"))
+    assert "sampling the slice" in text and "predicted" in text and "per zoom" in text
+
+
+def test_a_budget_is_met_by_lowering_samples_then_zooms_then_the_subset():
+    o = AnalysisOptions(n_samples=1000, exact_field=True)
+    full = plan_analysis(o, COSTS, PARAMS)
+    minutes = 0.5 * (full.seconds + full.zoom_seconds) / 60
+    fitted, plan, factor = fit_budget(o, COSTS, PARAMS, minutes)
+    assert plan.seconds + plan.zoom_seconds <= 60 * minutes
+    assert fitted.n_samples < 1000 and factor == 1.0  # the sample count was enough
+    assert any("samples 1000 →" in c and "validation" in c for c in plan.chosen)
+    tight, plan, factor = fit_budget(o, COSTS, PARAMS, 0.05)  # 3 s: below what the floors allow
+    assert tight.n_samples == 100 and tight.zoom == 1 and factor < 1 and 1000 * factor >= 256
+    assert any("nothing left to lower" in c for c in plan.chosen)
+    same, plan, factor = fit_budget(o, COSTS, PARAMS, 1e4)
+    assert same == o and factor == 1.0 and plan.chosen == ["the defaults fit 10000 min"]
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="budget"):
+            fit_budget(o, COSTS, PARAMS, bad)
+
+
+def test_calibration_measures_every_unit_and_leaves_the_model_as_it_was():
+    model, data = small_mlp(), digits_subset(64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    costs = calibrate(model, data, AnalysisOptions(n_samples=100))
+    for name in ("sample_row", "hvp", "field_point", "float64_row"):
+        value = getattr(costs, name)
+        assert np.isfinite(value) and value > 0, (name, value)
+    assert costs.n_eval == 64 and costs.threads >= 1
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())  # the caller's random stream is not consumed
