@@ -632,6 +632,7 @@ def _slice_curvature(run: _Run, result: AnalysisResult, D) -> None:
             exact_field=sc.exact_field,
         )
     result.timings["exact_field"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     step = FD_STEP * levels[pick].radius  # central differences: a finer scale (loss_derivatives docstring)
     g_fd, h_fd = finite_difference_centre(run.model, run.data, D, step, run.loss_fn, comm)
     s["fd_scalar"] = graph_curvature(h_fd, g_fd, sc.scale).scalar / sc.scale**2
@@ -639,6 +640,7 @@ def _slice_curvature(run: _Run, result: AnalysisResult, D) -> None:
     g_sm, h_sm = gaussian_smoothed_centre(run.model, run.data, D, sigma, nodes=smoothing_nodes(o.k),
                                           loss_fn=run.loss_fn, comm=comm)  # fmt: skip
     s["smoothed_scalar"] = graph_curvature(h_sm, g_sm, sc.scale).scalar / sc.scale**2
+    result.timings["scale_truths"] = time.perf_counter() - t0
     result.slice = sc = replace(sc, stated_scalar=s["smoothed_scalar"])  # the verdict is against it
     s.update(sc.scalars(), dc_radius=levels[pick].radius, n_zoom=float(len(levels) - 1))
     gc = graph_curvature(exact.hessians[0], exact.gradients[0], sc.scale)

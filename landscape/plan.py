@@ -26,8 +26,9 @@ from torch import nn
 
 from .analysis import AnalysisOptions, analysis_threads, grid_side, seeded
 from .curvature.loss_graph import min_samples
+from .curvature.slice_curvature import diffusion_estimate
 from .evaluation import EvalSubset
-from .hessian.krylov_spectrum import max_steps
+from .hessian.krylov_spectrum import extremes_run, max_steps
 from .hessian.slice_field import slice_field
 from .hessian.spectrum import EIGEN_DIRECTIONS, HessianProblem
 from .losses import cross_entropy
@@ -41,6 +42,7 @@ from .threads import using_threads
 TYPICAL_LANCZOS = 100  # predicted products of the extremes run (measured 50–150 on trained nets at tol 1e-4)
 TRUTH_POINTS = 17  # exact-field points of the default truth: the centre and 16 draws from the walk's reach
 CALIBRATION_ROWS = (8, 24)  # sampled rows of the two timed calls (fixed cost + cost per row)
+LANCZOS_STEPS = 6  # Lanczos steps of the timed run (after a 2-step run that builds the gradient graph)
 MIN_EVAL = 256  # the evaluation subset is never cut below this many examples to fit a budget
 # Measured by ``landscape validate --quick`` (trained-net slices, every radius, zoomed as analyze does): the share
 # of estimates within 1.5× of the curvature at their read scale, by sample count. What a lower count costs.
@@ -57,6 +59,7 @@ class UnitCosts:
     hvp_fixed: float  # the first product's extra cost (the gradient graph)
     field_point: float  # per point of the exact slice field
     float64_row: float  # per float64 loss evaluation (central differences, smoothed truth)
+    estimate: float  # the diffusion estimate of one sample set (numpy: centre, half patch, jackknife subsets)
     threads: int
     n_eval: int
 
@@ -110,8 +113,8 @@ def _timed(fn: Callable[[], object], repeat: int = 1) -> float:
 
 def calibrate(model: nn.Module, data: EvalSubset, options: AnalysisOptions, loss_fn=cross_entropy) -> UnitCosts:
     """Time each unit of an analysis of ``model`` on ``data`` with the analysis's code paths (a few seconds to a
-    minute on a large net: 36 sampled rows, 4 HVPs, 2 field points, 4 float64 evaluations). The model is left as
-    it was (every path restores it) and the caller's random streams are not consumed."""
+    minute on a large net: 36 sampled rows, 8 Lanczos steps, 3 field points, 5 float64 evaluations). The model is
+    left as it was (every path restores it) and the caller's random streams are not consumed."""
     with using_threads(analysis_threads(model, data, options)):  # the thread count the analysis will use
         return seeded(lambda: _calibrate(model, data, options, loss_fn))
 
@@ -130,19 +133,31 @@ def _calibrate(model: nn.Module, data: EvalSubset, options: AnalysisOptions, los
     t_small, t_large = _timed(lambda: sample(small)), _timed(lambda: sample(large))
     row = max((t_large - t_small) / (large - small), 1e-6)
     prob = HessianProblem(model, data, loss_fn)
-    v = torch.randn(num_params(model), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    first = _timed(lambda: prob.hvp(v))
-    hvp = _timed(lambda: prob.hvp(v), repeat=3)
+    first = _timed(lambda: extremes_run(prob, 1, 1, tol=1e-12, seed=0, steps=2))  # + the gradient graph
+    steps = _timed(lambda: extremes_run(prob, 1, 1, tol=1e-12, seed=0, steps=LANCZOS_STEPS))
+    hvp = steps / LANCZOS_STEPS  # a Lanczos step: the product and its bookkeeping, as the analysis runs them
     prob.release()
-    pts = ball(1, k, 0.01, 1)
-    field_point = _timed(lambda: slice_field(model, data, D.matrix, pts, loss_fn)) / len(pts)
+    slice_field(model, data, D.matrix, ball(1, k, 0.01, 2), loss_fn)  # warm-up
+    field_point = _timed(lambda: slice_field(model, data, D.matrix, ball(1, k, 0.01, 1), loss_fn)) / 2
     m64, d64 = in_float64(model, data)
     D64 = replace(D, matrix=D.matrix.double()) if D.matrix is not None else D
+    sample_landscape(m64, d64, D64, ball(1, k, 0.01, 2), loss_fn, progress=False)  # warm-up
     f64 = _timed(lambda: sample_landscape(m64, d64, D64, ball(3, k, 0.01, 0), loss_fn, progress=False)) / 4
+    estimate = _estimate_seconds(options) if options.curvature else 0.0
     return UnitCosts(
-        sample_fixed=max(t_small - small * row, 0.0), sample_row=row, hvp=hvp, hvp_fixed=max(first - hvp, 0.0),
-        field_point=field_point, float64_row=f64, threads=torch.get_num_threads(), n_eval=len(data),
+        sample_fixed=max(t_small - small * row, 0.0), sample_row=row, hvp=hvp, hvp_fixed=max(first - 2 * hvp, 0.0),
+        field_point=field_point, float64_row=f64, estimate=estimate, threads=torch.get_num_threads(),
+        n_eval=len(data),
     )  # fmt: skip
+
+
+def _estimate_seconds(o: AnalysisOptions) -> float:
+    """Seconds of one diffusion estimate of ``o``'s sample count (numpy; independent of the model): timed with two
+    jackknife subsets on a synthetic bowl, scaled to ``o.jackknife`` (each subset costs about one estimate)."""
+    u = ball(_sample_rows(o) - 1, o.k, 1.0, 0)
+    f = 0.5 * (u**2).sum(axis=1)
+    two = _timed(lambda: diffusion_estimate(u, f, replicates=2))
+    return two * (2 + o.jackknife) / 4
 
 
 def _sample_rows(o: AnalysisOptions) -> int:
@@ -174,6 +189,7 @@ def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> Analysis
     if o.grid_points and o.k == 2:
         phases.append(Phase("surface grid", o.grid_points**2, "points", per_call(o.grid_points**2)))
     if o.curvature:
+        phases.append(Phase("diffusion estimate (numpy)", 1 + o.jackknife, "estimates", c.estimate))
         truth = rows if o.exact_field else TRUTH_POINTS
         phases.append(Phase("exact slice curvature", truth, "field points", truth * c.field_point,
                             "every sample (--exact-field)" if o.exact_field else "centre + walk's reach"))  # fmt: skip
@@ -185,7 +201,8 @@ def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> Analysis
         fixed = 0.0 if hvps else c.hvp_fixed
         what = "λmax, top-k, λmin, trace, density"
         phases.append(Phase("Hessian spectrum", n, "HVPs (typical)", fixed + n * c.hvp, what))
-    zoom = per_call(_sample_rows(o)) if o.curvature else 0.0
+    # a zoom samples again and estimates; its reading's truth replaces the sampled one's (the phase above)
+    zoom = per_call(_sample_rows(o)) + c.estimate if o.curvature else 0.0
     return AnalysisPlan(phases, costs, o, zoom_seconds=zoom)
 
 
@@ -262,6 +279,8 @@ def plan_run(
     """Calibrate on ``model``/``data`` and plan the analysis; with a ``budget`` (minutes) the options and the
     evaluation subset (its first examples) are lowered to fit it. ``ranks`` processes share the work."""
     costs = calibrate(model, data, options, loss_fn)
+    if options.threads is None:  # the analysis runs with the thread count the calibration measured
+        options = replace(options, threads=costs.threads)
     if ranks > 1:  # every phase's rows (samples, field points, the Hessian's examples) are split over the ranks
         costs = _scaled(costs, 1.0 / ranks)
         costs.n_eval = len(data)

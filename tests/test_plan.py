@@ -17,7 +17,7 @@ from landscape.sampling.loss_derivatives import smoothing_nodes
 from .references import digits_subset, small_mlp
 
 COSTS = UnitCosts(sample_fixed=0.5, sample_row=0.01, hvp=0.05, hvp_fixed=0.2, field_point=0.04, float64_row=0.02,
-                  threads=1, n_eval=1000)  # fmt: skip
+                  estimate=0.3, threads=1, n_eval=1000)  # fmt: skip
 PARAMS = 50_000
 
 
@@ -37,7 +37,8 @@ def test_the_plan_counts_what_the_options_ask_for():
     hvps = TYPICAL_LANCZOS + o.trace_samples + (o.density_starts - 1) * o.density_steps
     assert _phase(plan, "Hessian spectrum").count == hvps
     assert plan.seconds == pytest.approx(sum(p.seconds for p in plan.phases))
-    assert plan.zoom_seconds == pytest.approx(0.5 + 300 * 0.01)
+    assert _phase(plan, "diffusion estimate (numpy)").seconds == 0.3
+    assert plan.zoom_seconds == pytest.approx(0.5 + 300 * 0.01 + 0.3)
     every = plan_analysis(AnalysisOptions(exact_field=True), COSTS, PARAMS)
     assert _phase(every, "exact slice curvature").count == 300
     eig = plan_analysis(AnalysisOptions(directions="hessian-mixed"), COSTS, PARAMS)
@@ -73,7 +74,7 @@ def test_calibration_measures_every_unit_and_leaves_the_model_as_it_was():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     costs = calibrate(model, data, AnalysisOptions(n_samples=100))
-    for name in ("sample_row", "hvp", "field_point", "float64_row"):
+    for name in ("sample_row", "hvp", "field_point", "float64_row", "estimate"):
         value = getattr(costs, name)
         assert np.isfinite(value) and value > 0, (name, value)
     assert costs.n_eval == 64 and costs.threads >= 1
