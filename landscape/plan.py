@@ -114,7 +114,8 @@ def _timed(fn: Callable[[], object], repeat: int = 1) -> float:
 def calibrate(model: nn.Module, data: EvalSubset, options: AnalysisOptions, loss_fn=cross_entropy) -> UnitCosts:
     """Time each unit of an analysis of ``model`` on ``data`` with the analysis's code paths (a few seconds to a
     minute on a large net: 36 sampled rows, 8 Lanczos steps, 3 field points, 5 float64 evaluations). The model is
-    left as it was (every path restores it) and the caller's random streams are not consumed."""
+    left as it was (every path restores it) and the caller's random streams are not consumed. Units the options
+    do not use are not timed (zero): the Lanczos steps without a Hessian, the truths without curvature."""
     with using_threads(analysis_threads(model, data, options)):  # the thread count the analysis will use
         return seeded(lambda: _calibrate(model, data, options, loss_fn))
 
@@ -132,23 +133,37 @@ def _calibrate(model: nn.Module, data: EvalSubset, options: AnalysisOptions, los
     sample(4)  # warm-up: allocations, the fused graph (cached as the analysis's would be)
     t_small, t_large = _timed(lambda: sample(small)), _timed(lambda: sample(large))
     row = max((t_large - t_small) / (large - small), 1e-6)
-    prob = HessianProblem(model, data, loss_fn)
-    first = _timed(lambda: extremes_run(prob, 1, 1, tol=1e-12, seed=0, steps=2))  # + the gradient graph
-    steps = _timed(lambda: extremes_run(prob, 1, 1, tol=1e-12, seed=0, steps=LANCZOS_STEPS))
-    hvp = steps / LANCZOS_STEPS  # a Lanczos step: the product and its bookkeeping, as the analysis runs them
-    prob.release()
-    slice_field(model, data, D.matrix, ball(1, k, 0.01, 2), loss_fn)  # warm-up
-    field_point = _timed(lambda: slice_field(model, data, D.matrix, ball(1, k, 0.01, 1), loss_fn)) / 2
-    m64, d64 = in_float64(model, data)
-    D64 = replace(D, matrix=D.matrix.double()) if D.matrix is not None else D
-    sample_landscape(m64, d64, D64, ball(1, k, 0.01, 2), loss_fn, progress=False)  # warm-up
-    f64 = _timed(lambda: sample_landscape(m64, d64, D64, ball(3, k, 0.01, 0), loss_fn, progress=False)) / 4
+    hvp, hvp_fixed = _hvp_seconds(model, data, loss_fn) if options.hessian or options.directions in EIGEN_DIRECTIONS \
+        else (0.0, 0.0)  # fmt: skip
+    field_point, f64 = _truth_seconds(model, data, D, loss_fn) if options.curvature else (0.0, 0.0)
     estimate = _estimate_seconds(options) if options.curvature else 0.0
     return UnitCosts(
-        sample_fixed=max(t_small - small * row, 0.0), sample_row=row, hvp=hvp, hvp_fixed=max(first - 2 * hvp, 0.0),
+        sample_fixed=max(t_small - small * row, 0.0), sample_row=row, hvp=hvp, hvp_fixed=hvp_fixed,
         field_point=field_point, float64_row=f64, estimate=estimate, threads=torch.get_num_threads(),
         n_eval=len(data),
     )  # fmt: skip
+
+
+def _hvp_seconds(model: nn.Module, data: EvalSubset, loss_fn) -> tuple[float, float]:
+    """(seconds per Lanczos step — the product and its bookkeeping, as the analysis runs them —, the first
+    product's extra cost: the gradient graph)."""
+    prob = HessianProblem(model, data, loss_fn)
+    first = _timed(lambda: extremes_run(prob, 1, 1, tol=1e-12, seed=0, steps=2))
+    hvp = _timed(lambda: extremes_run(prob, 1, 1, tol=1e-12, seed=0, steps=LANCZOS_STEPS)) / LANCZOS_STEPS
+    prob.release()
+    return hvp, max(first - 2 * hvp, 0.0)
+
+
+def _truth_seconds(model: nn.Module, data: EvalSubset, D, loss_fn) -> tuple[float, float]:
+    """(seconds per exact-field point, per float64 loss evaluation), each timed after a warm-up call."""
+    k = D.k
+    slice_field(model, data, D.matrix, ball(1, k, 0.01, 2), loss_fn)
+    field_point = _timed(lambda: slice_field(model, data, D.matrix, ball(1, k, 0.01, 1), loss_fn)) / 2
+    m64, d64 = in_float64(model, data)
+    D64 = replace(D, matrix=D.matrix.double()) if D.matrix is not None else D
+    sample_landscape(m64, d64, D64, ball(1, k, 0.01, 2), loss_fn, progress=False)
+    f64 = _timed(lambda: sample_landscape(m64, d64, D64, ball(3, k, 0.01, 0), loss_fn, progress=False)) / 4
+    return field_point, f64
 
 
 def _estimate_seconds(o: AnalysisOptions) -> float:
@@ -168,7 +183,7 @@ def _sample_rows(o: AnalysisOptions) -> int:
     return o.n_samples
 
 
-def _lanczos(o: AnalysisOptions, params: int) -> int:
+def _lanczos(params: int) -> int:
     return min(TYPICAL_LANCZOS, max_steps(params))
 
 
@@ -177,7 +192,7 @@ def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> Analysis
     c, phases = costs, []
     hvps = 0
     if o.directions in EIGEN_DIRECTIONS:
-        n = _lanczos(o, params)
+        n = _lanczos(params)
         hvps += n
         phases.append(Phase("Hessian eigenvector directions", n, "HVPs (typical)", c.hvp_fixed + n * c.hvp))
     rows = _sample_rows(o)
@@ -196,7 +211,7 @@ def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> Analysis
         evals = 2 * o.k * o.k + 1 + smoothing_nodes(o.k) ** o.k
         phases.append(Phase("central differences + smoothed truth", evals, "float64 points", evals * c.float64_row))
     if o.hessian:
-        n = (0 if o.directions in EIGEN_DIRECTIONS else _lanczos(o, params)) + o.trace_samples
+        n = (0 if o.directions in EIGEN_DIRECTIONS else _lanczos(params)) + o.trace_samples
         n += max(o.density_starts - 1, 0) * o.density_steps
         fixed = 0.0 if hvps else c.hvp_fixed
         what = "λmax, top-k, λmin, trace, density"

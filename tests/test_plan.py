@@ -80,3 +80,5 @@ def test_calibration_measures_every_unit_and_leaves_the_model_as_it_was():
     assert costs.n_eval == 64 and costs.threads >= 1
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert torch.equal(rng, torch.get_rng_state())  # the caller's random stream is not consumed
+    bare = calibrate(model, data, AnalysisOptions(n_samples=100, hessian=False, curvature=False))
+    assert bare.hvp == bare.field_point == bare.float64_row == bare.estimate == 0.0 and bare.sample_row > 0
