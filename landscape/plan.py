@@ -6,11 +6,12 @@ down to fit a time budget, with what that costs in accuracy.
   per row from two call sizes), one Hessian-vector product, one point of the exact slice field and one float64
   loss evaluation (the central-difference and smoothed truths).
 - :func:`plan_analysis` multiplies them by the counts the options imply. The counts that depend on the loss are
-  predicted: the Lanczos run of the extremes (λmax, top-k, λmin) by :data:`TYPICAL_LANCZOS` products (50–150 on
-  trained nets, at most ``max_steps``), and the zooms by none (each one costs ``n_samples`` more points; the plan
-  states that range).
-- :func:`fit_budget` lowers the sample count, the zooms, the evaluation subset and the Hessian's extra probes, in
-  that order, until the predicted time fits, and says what it chose.
+  predicted: the Lanczos run of the extremes (λmax, top-k, λmin) by :data:`TYPICAL_LANCZOS` products (at most
+  ``max_steps``), the trace's probes by the fewest that give it an error bar (it stops at 1 % error, which trained
+  nets reach there; the density's starts are probes too), and the zooms by none (each one costs ``n_samples`` more
+  points; the plan states that range).
+- :func:`fit_budget` lowers the sample count, the zooms, the Hessian's extra probes and the evaluation subset, in
+  that order of preference, until the predicted time fits, and says what it chose.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .analysis import AnalysisOptions, analysis_threads, grid_side, seeded
 from .curvature.loss_graph import min_samples
 from .curvature.slice_curvature import diffusion_estimate
 from .evaluation import EvalSubset
-from .hessian.krylov_spectrum import extremes_run, max_steps
+from .hessian.krylov_spectrum import TRACE_MIN_PROBES, extremes_run, max_steps
 from .hessian.slice_field import slice_field
 from .hessian.spectrum import EIGEN_DIRECTIONS, HessianProblem
 from .losses import cross_entropy
@@ -39,7 +40,9 @@ from .sampling.loss_derivatives import in_float64, smoothing_nodes
 from .sampling.sampler import SamplingCache, sample_landscape
 from .threads import using_threads
 
-TYPICAL_LANCZOS = 100  # predicted products of the extremes run (measured 50–150 on trained nets at tol 1e-4)
+# predicted products of the extremes run: 21–73 counted on trained MNIST nets at tol 1e-4 (MLP 66, ConvNet 73,
+# ResNet-20 after 1 epoch 48, after 4 epochs 21; benchmarks/plan_accuracy.py and the cpu preset of compare)
+TYPICAL_LANCZOS = 60
 TRUTH_POINTS = 17  # exact-field points of the default truth: the centre and 16 draws from the walk's reach
 CALIBRATION_ROWS = (8, 24)  # sampled rows of the two timed calls (fixed cost + cost per row)
 LANCZOS_STEPS = 6  # Lanczos steps of the timed run (after a 2-step run that builds the gradient graph)
@@ -187,6 +190,12 @@ def _lanczos(params: int) -> int:
     return min(TYPICAL_LANCZOS, max_steps(params))
 
 
+def typical_probes(o: AnalysisOptions) -> int:
+    """The trace's probes beyond those the density's starts supply: the fewest behind an error bar (the trace stops
+    there once its error is 1 %), at most ``trace_samples``."""
+    return max(0, min(o.trace_samples, TRACE_MIN_PROBES) - max(o.density_starts - 1, 0))
+
+
 def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> AnalysisPlan:
     """The phases of one analysis with ``o`` on a model of ``params`` parameters, at the calibrated ``costs``."""
     c, phases = costs, []
@@ -211,7 +220,7 @@ def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> Analysis
         evals = 2 * o.k * o.k + 1 + smoothing_nodes(o.k) ** o.k
         phases.append(Phase("central differences + smoothed truth", evals, "float64 points", evals * c.float64_row))
     if o.hessian:
-        n = (0 if o.directions in EIGEN_DIRECTIONS else _lanczos(params)) + o.trace_samples
+        n = (0 if o.directions in EIGEN_DIRECTIONS else _lanczos(params)) + typical_probes(o)
         n += max(o.density_starts - 1, 0) * o.density_steps
         fixed = 0.0 if hvps else c.hvp_fixed
         what = "λmax, top-k, λmin, trace, density"
@@ -221,13 +230,34 @@ def plan_analysis(o: AnalysisOptions, costs: UnitCosts, params: int) -> Analysis
     return AnalysisPlan(phases, costs, o, zoom_seconds=zoom)
 
 
+WORTH = 0.05  # a lowering is taken in its turn only when it saves this share of the predicted time
+
+
+def _lowerings(o: AnalysisOptions, n_eval: float, floor: int) -> list[tuple[AnalysisOptions, float]]:
+    """The next step down of each kind still available, in the order of preference: (options, subset factor)."""
+    steps = []
+    if o.n_samples > floor:
+        steps.append((replace(o, n_samples=max(floor, int(o.n_samples * 0.7))), 1.0))
+    if o.zoom > 1:
+        steps.append((replace(o, zoom=o.zoom - 1), 1.0))
+    if o.hessian and (o.trace_samples > 10 or o.density_starts > 1):
+        steps.append((replace(o, trace_samples=min(o.trace_samples, 10), density_starts=min(o.density_starts, 1)), 1.0))
+    if n_eval * 0.7 >= MIN_EVAL:  # last: a smaller subset changes the loss every number is measured on
+        steps.append((o, 0.7))
+    return steps
+
+
 def fit_budget(
     o: AnalysisOptions, costs: UnitCosts, params: int, minutes: float
 ) -> tuple[AnalysisOptions, AnalysisPlan, float]:
-    """Options whose predicted time (one zoom included) fits ``minutes``: the sample count is lowered first (to
-    100, the least the validation measured), then the zooms (to 1), the evaluation subset (to :data:`MIN_EVAL`;
-    returned as the factor to apply to it), the trace's probes and the density's extra starts. Returns the options,
-    their plan (``chosen`` says what changed and what it costs) and the evaluation subset's factor (≤ 1)."""
+    """Options whose predicted time (one zoom included) fits ``minutes``. Lowered in this order of preference: the
+    sample count (to 100, the least the validation measured), the zooms (to 1), the trace's probes and the
+    density's extra starts (a wider, still reported, trace error bar), the evaluation subset (to :data:`MIN_EVAL`;
+    returned as the factor to apply to it);
+    a step that would save less than :data:`WORTH` of the predicted time is passed over for the next one that does
+    (300 → 210 samples for a few seconds of a Hessian-bound analysis costs accuracy for nothing), and when none
+    does, the step that saves most is taken. Returns the options, their plan (``chosen`` says what changed and what
+    it costs) and the evaluation subset's factor (≤ 1)."""
     if not (math.isfinite(minutes) and minutes > 0):
         raise ValueError(f"the budget must be a positive number of minutes, got {minutes}")
     budget, chosen, factor = 60.0 * minutes, [], 1.0
@@ -238,18 +268,14 @@ def fit_budget(
         return p.seconds + (p.zoom_seconds if opts.zoom else 0.0)
 
     start = o
-    while predicted(o, factor) > budget:
-        if o.n_samples > floor:
-            o = replace(o, n_samples=max(floor, int(o.n_samples * 0.7)))
-        elif o.zoom > 1:
-            o = replace(o, zoom=o.zoom - 1)
-        elif costs.n_eval * factor * 0.7 >= MIN_EVAL:
-            factor *= 0.7
-        elif o.hessian and (o.trace_samples > 10 or o.density_starts > 1):
-            o = replace(o, trace_samples=min(o.trace_samples, 10), density_starts=min(o.density_starts, 1))
-        else:
-            chosen.append(f"nothing left to lower: predicted {_minutes(predicted(o, factor))} > {minutes:g} min")
+    while (now := predicted(o, factor)) > budget:
+        steps = [(opts, factor * f) for opts, f in _lowerings(o, costs.n_eval * factor, floor)]
+        if not steps:
+            chosen.append(f"nothing left to lower: predicted {_minutes(now)} > {minutes:g} min")
             break
+        saved = [now - predicted(opts, f) for opts, f in steps]
+        worth = [i for i, v in enumerate(saved) if v >= WORTH * now]
+        o, factor = steps[worth[0] if worth else int(np.argmax(saved))]
     if o.n_samples != start.n_samples:
         chosen.append(f"samples {start.n_samples} → {o.n_samples} ({_accuracy(o.n_samples)})")
     if o.zoom != start.zoom:

@@ -51,6 +51,18 @@ def model_config(name: str, input_shape, num_classes: int, **options: Any) -> di
     return cfg
 
 
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """A model named as :func:`describe` names it, for the commands that take lists of models: ``resnet56`` (with
+    skips), ``resnet56-noskip``, ``densenet121``, ``convnet``, ``mlp`` → (model name, options) for
+    :func:`model_config`. ``ValueError`` for anything else."""
+    m = re.fullmatch(r"(resnet\d+)(-noskip)?", spec)
+    if m:
+        return m.group(1), {"skip": m.group(2) is None}
+    if spec in PRESETS:
+        return spec, {}
+    raise ValueError(f"unknown model {spec!r}; name models as resnetD, resnetD-noskip, densenet121, convnet or mlp")
+
+
 def build_model(cfg: dict[str, Any]) -> nn.Module:
     """Instantiate the architecture described by :func:`model_config`."""
     shape, k = tuple(cfg["input_shape"]), cfg["num_classes"]

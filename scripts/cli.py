@@ -46,7 +46,9 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(preset: tuple[str, str] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``preset`` = (command, name): that command's ``PRESETS[name]`` become its defaults, so
+    that flags given beside ``--preset`` still win."""
     p = OneLineParser(prog="landscape", description="Loss-landscape curvature toolkit.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
@@ -59,11 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
         )
         mod.add_arguments(sp)
         sp.set_defaults(_run=mod.run)
+        if preset is not None and preset[0] == name:
+            sp.set_defaults(**mod.PRESETS[preset[1]])
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; a command's ``--preset`` supplies defaults, the flags given beside it win."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "preset", None) is not None:  # parsed again with the preset's defaults under the given flags
+        args = build_parser((args.command, args.preset)).parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None

@@ -89,32 +89,85 @@ def test_demo_runs(tmp_path, capsys):
 
 
 def test_compare_tiny_and_errors(tmp_path, capsys):
+    """Two models analysed alike: the report table (intervals around their values, λmin/λmax), its figure, the
+    skip/no-skip figures, each model's folder; bad model lists and checkpoints are one error line each."""
+    from landscape.report.comparison import COMPARISON_COLUMNS
+
     out = tmp_path / "cmp"
     blocks = ["--hessian-blocks", "auto", "--eigen-map", "2", "--tol", "1e-2", "--density-starts", "0"]
     assert cli.main(["compare", "--depth", "8", "--epochs", "1", "--out", str(out), *blocks, *FAST]) == 0
-    assert (out / "skip_vs_noskip.png").is_file() and (out / "comparison.csv").is_file()
-    assert (out / "blocks_skip_vs_noskip.png").is_file() and (out / "skip" / "analysis" / "blocks.csv").is_file()
-    assert (out / "convexity_skip_vs_noskip.png").is_file()
-    assert (out / "noskip" / "analysis" / "eigen_map.npz").is_file()
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["compare", "--depth", "21", "--out", str(out)])
-    assert exc.value.code == 2 and "6n+2" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:  # a skip checkpoint passed as the no-skip model
-        cli.main(
-            [
-                "compare",
-                "--depth",
-                "8",
-                "--ckpt-skip",
-                str(out / "skip/checkpoints/last.ckpt"),
-                "--ckpt-noskip",
-                str(out / "skip/checkpoints/last.ckpt"),
-                "--out",
-                str(out),
-                *FAST,
-            ]
-        )
-    assert exc.value.code == 2
+    printed = capsys.readouterr().out
+    assert "trace [±2 SE]" in printed and "resnet8-noskip" in printed
+    for name in ("comparison.png", "skip_vs_noskip.png", "blocks_skip_vs_noskip.png", "convexity_skip_vs_noskip.png"):
+        assert (out / name).is_file()
+    assert (out / "resnet8" / "analysis" / "blocks.csv").is_file()
+    assert (out / "resnet8-noskip" / "analysis" / "eigen_map.npz").is_file()
+    with open(out / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["model"] for r in rows] == ["resnet8", "resnet8-noskip"] and list(rows[0]) == COMPARISON_COLUMNS
+    for r in rows:
+        v = {k: float(r[k]) for k in COMPARISON_COLUMNS[1:-1]}
+        assert v["lambda_ratio"] == pytest.approx(v["lambda_min"] / v["lambda_max"], rel=1e-6)
+        assert v["trace_lo"] <= v["trace"] <= v["trace_hi"] and v["dc_lo"] <= v["dc_scalar"] <= v["dc_hi"]
+        assert 0 <= v["val_acc"] <= 1 and v["parameters"] > 0 and v["minutes"] > 0
+    ck = str(out / "resnet8/checkpoints/last.ckpt")
+    bad = {
+        "6n+2": ["--depth", "21"],
+        "unknown model": ["--models", "resnet8", "vgg16"],
+        "different models": ["--models", "resnet8", "resnet8"],
+        "expected resnet8-noskip": ["--depth", "8", "--ckpt-skip", ck, "--ckpt-noskip", ck],  # a skip net as no-skip
+        "one of the compared models": ["--depth", "8", "--ckpt", f"convnet={ck}"],
+    }
+    for words, flags in bad.items():
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["compare", *flags, "--out", str(tmp_path / "cmp2"), *FAST])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and words in err and len(err.strip().splitlines()) == 1, (words, err)
+
+
+def test_compare_presets_set_defaults_that_flags_override():
+    """--preset cpu / paper fill the comparison's settings; a flag given beside the preset wins; every preset's
+    analysis options pass validation and its models exist and fit this machine."""
+    from landscape.cli.analyze import options_from
+    from landscape.cli.compare import PRESETS, model_specs
+    from landscape.models.registry import check_size, model_config, parse_spec
+
+    cpu = cli.parse_args(["compare", "--preset", "cpu", "--out", "x"])
+    assert (cpu.data, cpu.depth, cpu.n_eval, cpu.grid_points, cpu.budget) == ("mnist", 20, 256, 11, 6.0)
+    assert model_specs(cpu) == ["resnet20", "resnet20-noskip"]
+    mine = cli.parse_args(["compare", "--epochs", "2", "--preset", "cpu", "--out", "x", "--budget", "1"])
+    assert (mine.epochs, mine.budget, mine.data) == (2, 1.0, "mnist")
+    paper = cli.parse_args(["compare", "--preset", "paper", "--out", "x"])
+    assert model_specs(paper) == ["resnet56", "resnet56-noskip", "resnet110-noskip", "densenet121"]
+    assert (paper.data, paper.augment, paper.recipe, paper.epochs) == ("cifar10", True, "li2018", 300)
+    assert (paper.n_samples, paper.grid_points, paper.accelerator) == (1000, 51, "auto")
+    for name in PRESETS:
+        args = cli.parse_args(["compare", "--preset", name, "--out", "x"])
+        options_from(args)  # raises on an option validate() refuses
+        for spec in model_specs(args):
+            model, opts = parse_spec(spec)
+            assert check_size(model_config(model, (3, 32, 32), 10, **opts), memory=64 * 2**30) > 0
+    assert cli.parse_args(["compare", "--out", "x"]).preset is None
+
+
+def test_compare_paper_preset_on_cifar_layout(tmp_path, capsys):
+    """The paper preset's path (CIFAR-10 layout, crop+flip augmentation, Li et al.'s SGD recipe) end to end on a
+    tiny file in the real format, with two small models instead of the paper's."""
+    import json
+
+    from tests.test_data import make_cifar
+
+    make_cifar(tmp_path / "data", n=20)
+    out = tmp_path / "paper"
+    flags = ["--models", "resnet8", "convnet", "--data-dir", str(tmp_path / "data"), "--epochs", "1"]
+    flags += ["--grid", "5", "--samples", "40", "--n-eval", "16", "--trace-samples", "3", "--top-k", "2", "--quiet"]
+    assert cli.main(["compare", "--preset", "paper", *flags, "--accelerator", "cpu", "--out", str(out)]) == 0
+    assert (out / "comparison.png").is_file() and not (out / "skip_vs_noskip.png").exists()  # no ±skip pair here
+    trained = json.loads((out / "convnet" / "train_summary.json").read_text())
+    assert trained["settings"]["augment"] and trained["optimisation"]["optimizer"] == "sgd"
+    assert trained["data"] == "cifar10"
+    with open(out / "comparison.csv") as fh:
+        assert [r["model"] for r in csv.DictReader(fh)] == ["resnet8", "convnet"]
 
 
 def test_analysis_flags_are_generated_from_the_options():

@@ -4,6 +4,7 @@ calibration that measures without disturbing the model. Wall-clock accuracy is a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +12,15 @@ import pytest
 import torch
 
 from landscape.analysis import AnalysisOptions
-from landscape.plan import TRUTH_POINTS, TYPICAL_LANCZOS, UnitCosts, calibrate, fit_budget, plan_analysis
+from landscape.plan import (
+    TRUTH_POINTS,
+    TYPICAL_LANCZOS,
+    UnitCosts,
+    calibrate,
+    fit_budget,
+    plan_analysis,
+    typical_probes,
+)
 from landscape.sampling.loss_derivatives import smoothing_nodes
 
 from .references import digits_subset, small_mlp
@@ -34,7 +43,9 @@ def test_the_plan_counts_what_the_options_ask_for():
     assert _phase(plan, "exact slice curvature").count == TRUTH_POINTS
     fd_smooth = _phase(plan, "central differences + smoothed truth")
     assert fd_smooth.count == 2 * 2 * 2 + 1 + smoothing_nodes(2) ** 2 == 73
-    hvps = TYPICAL_LANCZOS + o.trace_samples + (o.density_starts - 1) * o.density_steps
+    assert typical_probes(o) == 5 - (o.density_starts - 1)  # the fewest behind an error bar, less the density's
+    assert typical_probes(AnalysisOptions(trace_samples=3, density_starts=0)) == 3
+    hvps = TYPICAL_LANCZOS + typical_probes(o) + (o.density_starts - 1) * o.density_steps
     assert _phase(plan, "Hessian spectrum").count == hvps
     assert plan.seconds == pytest.approx(sum(p.seconds for p in plan.phases))
     assert _phase(plan, "diffusion estimate (numpy)").seconds == 0.3
@@ -43,7 +54,7 @@ def test_the_plan_counts_what_the_options_ask_for():
     assert _phase(every, "exact slice curvature").count == 300
     eig = plan_analysis(AnalysisOptions(directions="hessian-mixed"), COSTS, PARAMS)
     assert _phase(eig, "Hessian eigenvector directions").count == TYPICAL_LANCZOS
-    assert _phase(eig, "Hessian spectrum").count == o.trace_samples + (o.density_starts - 1) * o.density_steps
+    assert _phase(eig, "Hessian spectrum").count == typical_probes(o) + (o.density_starts - 1) * o.density_steps
     grid = plan_analysis(AnalysisOptions(scheme="grid", n_samples=400, k=3), COSTS, PARAMS)
     assert _phase(grid, "sampling the slice").count == 7**3
     assert all(p.name != "surface grid" for p in grid.phases)  # k = 3: no 2-D surface
@@ -51,7 +62,7 @@ def test_the_plan_counts_what_the_options_ask_for():
     assert "sampling the slice" in text and "predicted" in text and "per zoom" in text
 
 
-def test_a_budget_is_met_by_lowering_samples_then_zooms_then_the_subset():
+def test_a_budget_is_met_by_lowering_samples_then_zooms_then_the_probes_then_the_subset():
     o = AnalysisOptions(n_samples=1000, exact_field=True)
     full = plan_analysis(o, COSTS, PARAMS)
     minutes = 0.5 * (full.seconds + full.zoom_seconds) / 60
@@ -67,6 +78,18 @@ def test_a_budget_is_met_by_lowering_samples_then_zooms_then_the_subset():
     for bad in (0.0, -1.0, math.nan, math.inf):
         with pytest.raises(ValueError, match="budget"):
             fit_budget(o, COSTS, PARAMS, bad)
+
+
+def test_a_budget_passes_over_a_lowering_that_saves_almost_nothing():
+    """A Hessian-bound analysis 3 % over its budget: fewer samples would save under 1 % and cost accuracy, so the
+    trace's probes are lowered instead and the samples and the subset stay."""
+    costly = dataclasses.replace(COSTS, hvp=2.0, hvp_fixed=1.0)
+    o = AnalysisOptions(n_samples=300, zoom=1)
+    full = plan_analysis(o, costly, PARAMS)
+    fitted, plan, factor = fit_budget(o, costly, PARAMS, 0.97 * (full.seconds + full.zoom_seconds) / 60)
+    assert (fitted.n_samples, factor) == (300, 1.0) and fitted.trace_samples == 10
+    assert plan.seconds + plan.zoom_seconds <= 0.97 * (full.seconds + full.zoom_seconds)
+    assert any("trace probes" in c for c in plan.chosen) and not any("samples 300" in c for c in plan.chosen)
 
 
 def test_calibration_measures_every_unit_and_leaves_the_model_as_it_was():
