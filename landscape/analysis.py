@@ -47,7 +47,7 @@ from .sampling.directions import make_directions
 from .sampling.loss_derivatives import FD_STEP, finite_difference_centre, gaussian_smoothed_centre, smoothing_nodes
 from .sampling.radius import auto_radius
 from .sampling.sample import LandscapeSample
-from .sampling.sampler import SamplingCache, sample_on_ranks
+from .sampling.sampler import BF16_TOL, PRECISIONS, SamplingCache, sample_on_ranks
 from .sharpness import average_case_sharpness, worst_case_sharpness
 from .threads import choose_threads, using_threads
 
@@ -169,6 +169,12 @@ class AnalysisOptions:
     )
     dc_t: int | None = _option(None, "walk length of the comparison form (auto: tied to the patch)", none="auto")
     threads: int | None = _option(None, "torch CPU threads (auto: idle cores, never oversubscribing)", none="auto")
+    sampling_precision: str = _option(
+        "float32",
+        f"the sampled forward passes: float32, or bfloat16 where its losses stay within {BF16_TOL:.0%} of their "
+        "float32 spread on each call's first 16 points (else that call runs float32); the truths stay exact",
+        choices=PRECISIONS,
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -179,6 +185,8 @@ class AnalysisOptions:
 
         if self.directions not in DIRECTIONS:
             bad(f"directions must be one of {', '.join(DIRECTIONS)}; got {self.directions!r}")
+        if self.sampling_precision not in PRECISIONS:
+            bad(f"sampling_precision must be one of {', '.join(PRECISIONS)}; got {self.sampling_precision!r}")
         if self.scheme not in SCHEMES:
             bad(f"scheme must be one of {', '.join(SCHEMES)}; got {self.scheme!r}")
         if not isinstance(self.k, int) or not 2 <= self.k <= MAX_K:
@@ -456,11 +464,26 @@ def _analyze(
         _spectrum(run, result, krylov, D)
     if run.o.sharpness:
         _sharpness(run, result)
+    result.hessian_warnings += _precision_warnings(run.o, [sample, surface, *result.zoom_samples])
     if run.prob is not None:
         s["n_hvp"] = float(run.prob.n_hvp)
         result.hessian_path = run.prob.path
         run.prob.release()
     return result
+
+
+def _precision_warnings(o: AnalysisOptions, samples: list[LandscapeSample | None]) -> list[str]:
+    """One line when bfloat16 sampling was asked for and some calls ran float32 (their losses were too close
+    together for bfloat16's rounding)."""
+    if o.sampling_precision != "bfloat16":
+        return []
+    done = [z for z in samples if z is not None]
+    full = [z.meta.get("bf16_deviation", math.nan) for z in done if z.meta.get("precision") == "float32"]
+    if not full:
+        return []
+    off = f"{min(full):.2g}" + (f"–{max(full):.2g}" if max(full) > min(full) else "")
+    return [f"bfloat16 sampling: {len(full)} of {len(done)} calls ran float32 (bfloat16 was {off} × the loss "
+            f"spread off on their first points; tolerance {BF16_TOL:g})"]  # fmt: skip
 
 
 def _directions(run: _Run, s: dict[str, float]):
@@ -500,12 +523,14 @@ def _sample(run: _Run, D) -> tuple[LandscapeSample, LandscapeSample | None]:
     o, t0 = run.o, time.perf_counter()
     assert o.radius is not None
     sample = sample_on_ranks(run.comm, run.model, run.data, D, o.coordinates(), run.loss_fn, progress=run.progress,
-                             desc=f"{run.tag}sampling the slice", cache=run.sampling)  # fmt: skip
+                             desc=f"{run.tag}sampling the slice", cache=run.sampling,
+                             precision=o.sampling_precision)  # fmt: skip
     surface = None
     if o.grid_points and o.k == 2:
         pts = grid(o.radius, o.grid_points, 2)
         surface = sample_on_ranks(run.comm, run.model, run.data, D, pts, run.loss_fn, progress=run.progress,
-                                  desc=f"{run.tag}surface grid", cache=run.sampling)  # fmt: skip
+                                  desc=f"{run.tag}surface grid", cache=run.sampling,
+                                  precision=o.sampling_precision)  # fmt: skip
     run.times["sampling"] = time.perf_counter() - t0
     return sample, surface
 
@@ -667,7 +692,8 @@ def _zoom(run: _Run, result: AnalysisResult, D, est):
         level = len(result.zoom_samples) + 1
         coords = replace(o, radius=radius).coordinates()
         z = sample_on_ranks(comm, run.model, run.data, D, coords, run.loss_fn, progress=run.progress,
-                            desc=f"{run.tag}zoom {level}: radius {radius:.3g}", cache=run.sampling)  # fmt: skip
+                            desc=f"{run.tag}zoom {level}: radius {radius:.3g}", cache=run.sampling,
+                            precision=o.sampling_precision)  # fmt: skip
         result.zoom_samples.append(z)
         return z.coords[z.finite], z.losses[z.finite]
 

@@ -205,6 +205,7 @@ def test_analysis_flags_are_generated_from_the_options():
         "--batch-spectrum": ("50", "batch_spectrum", 50),
         "--sharpness": ("0.01", "sharpness", 0.01),
         "--dc-t": ("6", "dc_t", 6),
+        "--sampling-precision": ("bfloat16", "sampling_precision", "bfloat16"),
         "--threads": ("1", "threads", 1),
         "--weight-decay": ("5e-4", "weight_decay", 5e-4),
     }

@@ -11,8 +11,9 @@ Two exact strategies, picked automatically:
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -31,6 +32,11 @@ from .inference import InferenceGraph, try_inference_graph
 from .sample import LandscapeSample
 
 STRATEGIES = ("auto", "inplace", "vmap")
+PRECISIONS = ("float32", "bfloat16")
+# bfloat16 sampling is kept only where, on the call's first rows (the centre and its first neighbours, the same
+# rows on every rank), its losses stay within this share of those rows' float32 spread; else the call runs float32
+BF16_TOL = 0.02
+BF16_CHECK_ROWS = 16
 MEMORY_BUDGET = 512 * 2**20  # bytes of activations one chunk may hold
 FUSE_MIN_ROWS = 32  # a call with fewer sample rows (all shards together) evaluates the model as it is, unless the
 # analysis's cache already holds the graph: building one costs 3 evaluations of DenseNet-121 on 16 MNIST images
@@ -99,6 +105,38 @@ def evaluate(
     return loss, acc
 
 
+@contextmanager
+def lower_precision(model: nn.Module, on: bool = True) -> Iterator[None]:
+    """The forward passes inside run under bfloat16 autocast on the model's device (losses reduced in float32)."""
+    first = next(iter(model.parameters()), None)
+    device = first.device.type if first is not None else "cpu"
+    with torch.autocast(device_type=device, dtype=torch.bfloat16) if on else nullcontext():
+        yield
+
+
+def bf16_deviation(model: nn.Module, data: EvalSubset, directions: Directions, coords: np.ndarray,
+                   loss_fn: LossFn, batch_size: int | None) -> float:  # fmt: skip
+    """max |L_bf16 − L_float32| over the first :data:`BF16_CHECK_ROWS` rows of ``coords`` (the model as it is,
+    both precisions at each point), as a share of those rows' float32 spread (max − min; ∞ where the spread is 0
+    and the two differ, or either is not finite)."""
+    params = [p for _, p in trainable(model)]
+    bs = batch_size or chunk_size(activation_numel(model, data.x), smallest=128)
+    ref, low = [], []
+    with preserved_state(model), torch.no_grad():
+        base = [p.detach().clone() for p in params]
+        for u in coords[:BF16_CHECK_ROWS]:
+            delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
+            for p, b, d in zip(params, base, delta):
+                p.copy_(b + d.to(b.device, b.dtype))
+            ref.append(evaluate(model, data, loss_fn, bs)[0])
+            with lower_precision(model):
+                low.append(evaluate(model, data, loss_fn, bs)[0])
+    gap, spread = float(np.max(np.abs(np.subtract(low, ref)))), float(np.ptp(ref))
+    if not (np.isfinite(gap) and np.isfinite(spread)):
+        return float("inf")
+    return gap / spread if spread > 0 else (0.0 if gap == 0 else float("inf"))
+
+
 def has_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
@@ -144,7 +182,8 @@ def _inplace(  # noqa: PLR0913
                 graph.refresh()
             if cache is not None:
                 cache.activate(torch.as_tensor(u))
-            losses[j], accs[j] = evaluate(forward, data, loss_fn, batch_size)
+            with lower_precision(model, meta.get("precision") == "bfloat16"):
+                losses[j], accs[j] = evaluate(forward, data, loss_fn, batch_size)
             bar.update(1)
     finally:
         if cache is not None:
@@ -152,7 +191,9 @@ def _inplace(  # noqa: PLR0913
     return losses, accs
 
 
-def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> tuple[np.ndarray, np.ndarray]:
+def _vmap(  # noqa: PLR0913
+    model, data, directions, coords, loss_fn, batch_size, chunk, bar, low: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     fm = functional_model(model)
 
     def one(delta_flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
@@ -170,7 +211,8 @@ def _vmap(model, data, directions, coords, loss_fn, batch_size, chunk, bar) -> t
             lo = torch.zeros(len(u), dtype=torch.float64)
             ac = torch.zeros(len(u), dtype=torch.float64)
             for x, y in data.batches(batch_size):
-                bl, ba = batched(delta, x, y)
+                with lower_precision(model, low):  # the forward passes only: the displacement stays exact
+                    bl, ba = batched(delta, x, y)
                 lo += bl.double().cpu() * len(y) / n_eval
                 ac += ba.double().cpu() * len(y) / n_eval
             losses[start : start + len(u)] = lo.numpy()
@@ -194,6 +236,7 @@ def sample_landscape(  # noqa: PLR0913
     channels_last: bool | None = None,
     fuse: bool | str = "auto",
     cache: SamplingCache | None = None,
+    precision: str = "float32",
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
@@ -208,8 +251,11 @@ def sample_landscape(  # noqa: PLR0913
     apply; ``"auto"``: not built for calls of fewer than :data:`FUSE_MIN_ROWS` rows, ``True``: for any call;
     the in-place strategy;
     ``meta["inference"]`` says which ran). ``cache``: a :class:`SamplingCache` shared by one analysis's calls,
-    so that the graph is built and checked once per model. ``desc`` labels the progress bar (the
-    model and the phase). The model's
+    so that the graph is built and checked once per model. ``precision="bfloat16"``: forward passes under
+    bfloat16 autocast (the model as it is: no fused graph, no first-layer terms), kept only where the first rows'
+    losses agree with float32 within :data:`BF16_TOL` of their spread (:func:`bf16_deviation`), else float32;
+    ``meta["precision"]`` says which ran and ``meta["bf16_deviation"]`` what was measured. ``desc`` labels the
+    progress bar (the model and the phase). The model's
     parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
@@ -223,12 +269,19 @@ def sample_landscape(  # noqa: PLR0913
         raise ValueError(f"fuse must be True, False or 'auto', got {fuse!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if directions.num_params != num_params(model):
         raise ValueError(f"directions span {directions.num_params} parameters, the model has a different count")
     idx = block_indices(len(coords), *(shard or (0, 1)))
     chosen = choose_strategy(model, len(data)) if strategy == "auto" else strategy
     per_input = activation_numel(model, data.x)
     meta: dict = {}
+    if precision == "bfloat16":
+        meta["bf16_deviation"] = bf16_deviation(model, data, directions, coords, loss_fn, batch_size)
+        precision = "bfloat16" if meta["bf16_deviation"] <= BF16_TOL else "float32"
+        shortcut, fuse = (False, False) if precision == "bfloat16" else (shortcut, fuse)
+    meta["precision"] = precision
     with preserved_state(model), tqdm(total=len(idx), desc=desc, disable=not progress) as bar:
         if chosen == "inplace":
             conv = has_conv2d(model)
@@ -254,7 +307,8 @@ def sample_landscape(  # noqa: PLR0913
         else:
             bs = batch_size or len(data)
             chunk = max(1, min(len(idx), MEMORY_BUDGET // (4 * per_input * bs)))
-            losses, accs = _vmap(model, data, directions, coords[idx], loss_fn, bs, chunk, bar)
+            low = precision == "bfloat16"
+            losses, accs = _vmap(model, data, directions, coords[idx], loss_fn, bs, chunk, bar, low)
     return LandscapeSample(
         coords=coords[idx],
         losses=losses,
