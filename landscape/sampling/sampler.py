@@ -96,13 +96,13 @@ def evaluate(
     ``model``: the module, or any callable that computes its forward pass (an :class:`InferenceGraph`)."""
     n = len(data)
     bs = batch_size or n
-    loss = acc = 0.0
+    loss = acc = None
     with torch.no_grad():
-        for x, y in data.batches(bs):
+        for x, y in data.batches(bs):  # summed where the batches are (no host sync per batch on a GPU), in float64
             out = call_model(model, x)
-            loss += float(loss_fn(out, y)) * len(y) / n
-            acc += float(_accuracy(out, y)) * len(y) / n
-    return loss, acc
+            part = torch.as_tensor(loss_fn(out, y)).double() * len(y) / n, _accuracy(out, y).double() * len(y) / n
+            loss, acc = part if loss is None else (loss + part[0], acc + part[1])
+    return (0.0, 0.0) if loss is None else (float(loss), float(acc))
 
 
 @contextmanager
