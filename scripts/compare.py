@@ -143,7 +143,7 @@ def model_config_for(name: str, options: dict[str, Any], args: argparse.Namespac
     return model_config(name, splits.input_shape, splits.num_classes, width=width, **options)
 
 
-def _train(args: argparse.Namespace, spec: str, folder: Path) -> tuple[str, float]:
+def _train(args: argparse.Namespace, spec: str, folder: Path, device) -> tuple[str, float]:
     """Train ``spec`` in ``folder``: (its last checkpoint, its validation accuracy)."""
     from landscape.models.registry import parse_spec
     from landscape.models.training import TrainingStopped, TrainSettings, train_model
@@ -155,7 +155,7 @@ def _train(args: argparse.Namespace, spec: str, folder: Path) -> tuple[str, floa
         out=str(folder), model=name, model_options=options, data=args.data, data_dir=args.data_dir,
         download=args.download, augment=args.augment, recipe="li2018" if args.recipe == "li2018" else None,
         epochs=args.epochs, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-        accelerator="gpu" if _device(args.accelerator).type == "cuda" else "cpu", quiet=args.quiet,
+        accelerator="gpu" if device.type == "cuda" else "cpu", quiet=args.quiet,
     )  # fmt: skip
     try:
         summary = train_model(settings)
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rows, summary, results = [], [], {}
     for spec in specs:
-        ck, acc = (given[spec], math.nan) if spec in given else _train(args, spec, out / spec)
+        ck, acc = (given[spec], math.nan) if spec in given else _train(args, spec, out / spec, device)
         net, name, n_params = _load(ck, spec, args, splits)
         net = net.to(device)
         try:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import AnalysisResult
-from .figures import plot_surface, surface_levels
+from .figures import format_table, plot_surface, surface_levels
 from .plots import plt, save, symlog_axis
 
 Z = 2.0  # the intervals are ± 2 standard errors (about 95 % where the estimate is close to normal)
@@ -78,27 +78,24 @@ def _g(v: float) -> str:
 
 
 def format_comparison(rows: list[dict[str, Any]]) -> str:
-    """The printed table: one line per model, intervals as ``value [lo, hi]``."""
+    """The printed table (:func:`landscape.report.figures.format_table`): one line per model, intervals as
+    ``value [lo, hi]``."""
     cells = []
     for r in rows:
-        line = []
-        for key, _ in _PRINTED:
+        line = {}
+        for key, head in _PRINTED:
             v = r[key]
             if key in ("trace", "dc_scalar"):
                 lo, hi = (r["trace_lo"], r["trace_hi"]) if key == "trace" else (r["dc_lo"], r["dc_hi"])
-                line.append(f"{_g(v)} [{_g(lo)}, {_g(hi)}]")
+                line[head] = f"{_g(v)} [{_g(lo)}, {_g(hi)}]"
             elif key == "dc_resolved":
-                line.append("—" if not math.isfinite(v) else ("yes" if v else "no"))
+                line[head] = "—" if not math.isfinite(v) else ("yes" if v else "no")
             elif key == "val_acc":
-                line.append("—" if not math.isfinite(v) else f"{100 * v:.1f} %")
+                line[head] = "—" if not math.isfinite(v) else f"{100 * v:.1f} %"
             else:
-                line.append(v if isinstance(v, str) else _g(v))
+                line[head] = v if isinstance(v, str) else _g(v)
         cells.append(line)
-    heads = [h for _, h in _PRINTED]
-    width = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, width))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(line, width)) for line in cells]
-    return "\n".join(lines)
+    return format_table(cells, [head for _, head in _PRINTED])
 
 
 def _bars(ax, values, interval=None, *, colour: str = "tab:blue", offset: float = 0.0, width: float = 0.8,
@@ -148,10 +145,8 @@ def comparison_figure(results: dict[str, AnalysisResult], rows: list[dict[str, A
     if with_surface:
         top = outer[0].subgridspec(1, len(with_surface), wspace=0.35)
         levels = surface_levels(*(r.surface for _, r in with_surface))
-        spare = plt.figure()  # plot_surface also draws 1-D curves: they go to a figure that is never shown
         for i, (name, r) in enumerate(with_surface):
-            plot_surface(r, fig.add_subplot(top[0, i]), spare.add_subplot(1, 1, 1), name, levels=levels)
-        plt.close(spare)
+            plot_surface(r, fig.add_subplot(top[0, i]), None, name, levels=levels)
     bottom = outer[1].subgridspec(1, 4, wspace=0.45)
     col = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
     ax = fig.add_subplot(bottom[0, 0])

@@ -23,8 +23,8 @@ def surface_levels(*surfaces) -> np.ndarray | None:
 
 
 def plot_surface(result: AnalysisResult, ax2d, ax1d, title: str = "", levels: np.ndarray | None = None) -> None:
-    """Li et al.-style filled contour of the loss on the slice plane (log-spaced levels, colour bar) and the 1-D
-    curves through the trained point along each direction (log loss axis)."""
+    """Li et al.-style filled contour of the loss on the slice plane (log-spaced levels, colour bar) and, where
+    ``ax1d`` is given, the 1-D curves through the trained point along each direction (log loss axis)."""
     from matplotlib.colors import LogNorm
 
     x, y, Z = surface_grid(result.surface)
@@ -39,6 +39,8 @@ def plot_surface(result: AnalysisResult, ax2d, ax1d, title: str = "", levels: np
     ax2d.set_title(title or "loss on the slice plane", fontsize=9)
     ax2d.set_xlabel(f"u₁ ({unit})", fontsize=8)
     ax2d.set_ylabel(f"u₂ ({unit})", fontsize=8)
+    if ax1d is None:
+        return
     mid = len(x) // 2
     ax1d.semilogy(x, Z[:, mid], label="along direction 1 (u₂ = 0)")
     ax1d.semilogy(y, Z[mid, :], label="along direction 2 (u₁ = 0)")
