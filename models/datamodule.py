@@ -13,7 +13,8 @@ from .lightning_package import pl
 
 
 class ImageDataModule(pl.LightningDataModule):
-    """``digits`` (embedded), ``mnist`` or ``cifar10``; train augmentation (crop+flip) only when asked.
+    """``digits`` (embedded), ``mnist`` or ``cifar10``; train augmentation (crop+flip) only when asked;
+    ``pin_memory`` for training on a GPU (:func:`landscape.models.training.train` sets it there).
 
     ``eval_subset(n)`` is the fixed, un-augmented evaluation subset every loss/Hessian computation uses
     (drawn from the training split: the landscape of the loss that was minimised).
@@ -27,10 +28,12 @@ class ImageDataModule(pl.LightningDataModule):
         augment: bool = False,
         download: bool = False,
         num_workers: int = 0,
+        pin_memory: bool = False,
     ):
         super().__init__()
         self.name, self.data_dir, self.batch_size = name, data_dir, batch_size
         self.augment, self.download, self.num_workers = augment, download, num_workers
+        self.pin_memory = pin_memory  # page-locked batches: Lightning's non-blocking copies to a GPU overlap compute
         self.splits: Splits | None = None
 
     def prepare_data(self) -> None:
@@ -58,11 +61,14 @@ class ImageDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         s = self._splits()
         ds = TensorImages(s.train_x, s.train_y, augment=self.augment)
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
+        return DataLoader(
+            ds, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers, pin_memory=self.pin_memory
+        )
 
     def val_dataloader(self) -> DataLoader:
         s = self._splits()
-        return DataLoader(TensorImages(s.val_x, s.val_y), batch_size=1024, num_workers=self.num_workers)
+        val = TensorImages(s.val_x, s.val_y)
+        return DataLoader(val, batch_size=1024, num_workers=self.num_workers, pin_memory=self.pin_memory)
 
     def eval_subset(self, n: int | None = None, split: str = "train", seed: int = 0) -> EvalSubset:
         """:meth:`landscape.data.Splits.eval_subset` (n = None: the shared default size)."""

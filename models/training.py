@@ -210,6 +210,7 @@ def train_model(s: TrainSettings, extra_callbacks: list | None = None) -> dict:
         enable_model_summary=False,
         log_every_n_steps=10,
     )
+    dm.pin_memory = trainer.strategy.root_device.type == "cuda"  # batches reach a GPU by non-blocking copies
     earlier = _read_metrics(out / "metrics.csv") if resume else []
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # Lightning stops at the next batch; see below
     try:

@@ -86,3 +86,19 @@ def analyze_worker(rank: int, out: str, fail: str | None) -> None:
     (folder / f"directions{rank}.bin").write_bytes(result.sample.direction_matrix.tobytes())
     if comm.is_zero:
         result.save(folder / "result")
+
+
+def bf16_worker(rank: int, out: str) -> None:
+    """bfloat16 sampling split over the ranks (each checks its share of the first rows): the sample, and what
+    each rank measured and chose."""
+    from landscape.sampling.coordinates import ball
+    from landscape.sampling.directions import make_directions
+    from landscape.sampling.sampler import sample_on_ranks
+
+    model, data = problem()
+    d = make_directions(model, "filter", 2, seed=0)
+    got = sample_on_ranks(ProcessGroupComm(), model, data, d, ball(40, 2, 1.0, seed=0), progress=False,
+                          precision="bfloat16")  # fmt: skip
+    atomic_write_json(Path(out) / f"bf16_{rank}.json", {
+        "losses": got.losses.tolist(), "precision": got.meta["precision"], "deviation": got.meta["bf16_deviation"],
+    })  # fmt: skip

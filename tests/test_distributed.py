@@ -17,7 +17,7 @@ from landscape.models.registry import build_model, model_config
 from landscape.sampling.sample import LandscapeSample
 
 from . import ddp_fit
-from .dist_helpers import OPTIONS, analyze_worker, problem, spawn
+from .dist_helpers import OPTIONS, analyze_worker, bf16_worker, problem, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +44,24 @@ def test_two_ranks_equal_one(tmp_path):
     np.testing.assert_allclose(saved["top_eigenvalues"], ref.top_eigenvalues, rtol=1e-5)
     nodes = np.asarray(saved["density"]["nodes"][0])
     np.testing.assert_allclose(nodes, ref.density.nodes[0], rtol=1e-4, atol=1e-5 * abs(ref.scalars["lambda_max"]))
+
+
+def test_two_ranks_take_the_same_bfloat16_decision_as_one(tmp_path):
+    """Each rank checks its share of the first rows and every rank reads all of them: the same measured deviation
+    (bitwise) and the same precision on every rank, and the one-process run's."""
+    from landscape.sampling.coordinates import ball
+    from landscape.sampling.directions import make_directions
+    from landscape.sampling.sampler import sample_landscape
+
+    spawn(bf16_worker, 2, str(tmp_path))
+    r0, r1 = (json.loads((tmp_path / f"bf16_{r}.json").read_text()) for r in (0, 1))
+    assert r0 == r1 and r0["precision"] == "bfloat16"
+    model, data = problem()
+    d = make_directions(model, "filter", 2, seed=0)
+    ref = sample_landscape(model, data, d, ball(40, 2, 1.0, seed=0), progress=False, precision="bfloat16")
+    assert ref.meta["precision"] == "bfloat16"
+    assert r0["deviation"] == pytest.approx(ref.meta["bf16_deviation"], rel=0.05)  # bfloat16 rounding, threads
+    np.testing.assert_allclose(r0["losses"], ref.losses, rtol=1e-3)
 
 
 @pytest.mark.parametrize(

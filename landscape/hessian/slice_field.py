@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..distributed import Comm
 from ..evaluation import EvalSubset, activation_numel, chunk_size
 from ..losses import LossFn, cross_entropy
-from ..params import functional_model, preserved_state, second_order, unflatten
+from ..params import FunctionalModel, functional_model, preserved_state, second_order, unflatten
 
 
 @dataclass
@@ -72,28 +72,47 @@ def slice_field(
     fm = functional_model(model)
     base = fm.base
     D = directions.to(base[0].device, base[0].dtype)
-    n_total = len(data)
-    losses = np.empty(len(coords))
-    grads = np.empty((len(coords), k))
-    hess = np.empty((len(coords), k, k))
+    on_device = torch.as_tensor(coords).to(base[0].device, base[0].dtype)  # moved once
     with preserved_state(model), torch.enable_grad(), second_order():
-        for i, row in enumerate(tqdm(coords, desc=desc, disable=not progress)):
-            u = torch.tensor(row, dtype=base[0].dtype, device=base[0].device, requires_grad=True)
-            params = [b + d for b, d in zip(base, unflatten(u @ D, base))]
-            loss_i, g_i, H_i = 0.0, torch.zeros(k, dtype=torch.float64), torch.zeros(k, k, dtype=torch.float64)
-            for x, y in data.batches(batch_size):
-                loss = loss_fn(fm(params, x), y) * (len(y) / n_total)
-                (g,) = torch.autograd.grad(loss, u, create_graph=True)
-                raw = [
-                    torch.autograd.grad(g[j], u, retain_graph=True, allow_unused=True)[0] if g.requires_grad else None
-                    for j in range(k)
-                ]
-                rows = [torch.zeros_like(u) if r is None else r for r in raw]
-                loss_i += float(loss.detach())
-                g_i += g.detach().double().cpu()
-                H_i += torch.stack(rows).detach().double().cpu()
-            losses[i], grads[i], hess[i] = loss_i, g_i.numpy(), (0.5 * (H_i + H_i.T)).numpy()
-    return SliceField(coords, losses, grads, hess)
+        losses, grads, hess = field_on_device(fm, data, D, on_device, loss_fn, batch_size, progress=progress, desc=desc)
+    return SliceField(coords, losses.cpu().numpy(), grads.cpu().numpy(), hess.cpu().numpy())
+
+
+def field_on_device(
+    fm: FunctionalModel,
+    data: EvalSubset,
+    D: torch.Tensor,
+    coords: torch.Tensor,
+    loss_fn: LossFn,
+    batch_size: int,
+    *,
+    progress: bool = False,
+    desc: str = "exact slice field",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`slice_field`'s loop, every number where the weights are (summed in float64) until its caller reads
+    them once: a GPU never waits for the host between points. ``coords``: on the weights' device already."""
+    home, n, k, n_total = coords.device, len(coords), D.shape[0], len(data)
+    losses = torch.empty(n, dtype=torch.float64, device=home)
+    grads = torch.empty((n, k), dtype=torch.float64, device=home)
+    hess = torch.empty((n, k, k), dtype=torch.float64, device=home)
+    for i in tqdm(range(n), desc=desc, disable=not progress):
+        u = coords[i].clone().requires_grad_(True)
+        params = [b + d for b, d in zip(fm.base, unflatten(u @ D, fm.base))]
+        loss_i = torch.zeros((), dtype=torch.float64, device=home)
+        g_i, H_i = torch.zeros(k, dtype=torch.float64, device=home), torch.zeros_like(hess[0])
+        for x, y in data.batches(batch_size):
+            loss = loss_fn(fm(params, x), y) * (len(y) / n_total)
+            (g,) = torch.autograd.grad(loss, u, create_graph=True)
+            raw = [
+                torch.autograd.grad(g[j], u, retain_graph=True, allow_unused=True)[0] if g.requires_grad else None
+                for j in range(k)
+            ]
+            rows = [torch.zeros_like(u) if r is None else r for r in raw]
+            loss_i = loss_i + loss.detach().double()
+            g_i += g.detach().double()
+            H_i += torch.stack(rows).detach().double()
+        losses[i], grads[i], hess[i] = loss_i, g_i, 0.5 * (H_i + H_i.T)
+    return losses, grads, hess
 
 
 def field_on_ranks(

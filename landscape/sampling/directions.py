@@ -7,7 +7,7 @@ global RNG stream.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,12 @@ class Directions:
         for j in range(1, self.k):
             out = out + rows[:, j : j + 1] * m[j]
         return out.reshape(*u.shape[:-1], -1)
+
+    def to(self, device: torch.device | str) -> "Directions":
+        """The same directions with the matrix on ``device`` (itself where it is there already)."""
+        if self.matrix is None or self.matrix.device == torch.device(device):
+            return self
+        return replace(self, matrix=self.matrix.to(device))
 
     def describe(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "matrix"}

@@ -86,23 +86,38 @@ def _accuracy(out: Any, y: torch.Tensor) -> torch.Tensor:
     return torch.full((), float("nan"), device=y.device)
 
 
+def evaluate_on_device(
+    model: Callable[..., Any],
+    data: EvalSubset,
+    loss_fn: LossFn = cross_entropy,
+    batch_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy over the whole subset (batches weighted by size), current parameters, no grad, as
+    float64 scalars where the data are: summed there, with no host sync (the caller reads them when it needs to).
+    ``model``: the module, or any callable that computes its forward pass (an :class:`InferenceGraph`)."""
+    n = len(data)
+    bs = batch_size or n
+    loss = acc = None
+    with torch.no_grad():
+        for x, y in data.batches(bs):
+            out = call_model(model, x)
+            part = torch.as_tensor(loss_fn(out, y)).double() * len(y) / n, _accuracy(out, y).double() * len(y) / n
+            loss, acc = part if loss is None or acc is None else (loss + part[0], acc + part[1])
+    if loss is None or acc is None:  # an empty subset
+        zero = torch.zeros((), dtype=torch.float64, device=data.y.device)
+        return zero, zero
+    return loss, acc
+
+
 def evaluate(
     model: Callable[..., Any],
     data: EvalSubset,
     loss_fn: LossFn = cross_entropy,
     batch_size: int | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy over the whole subset (batches weighted by size), current parameters, no grad.
-    ``model``: the module, or any callable that computes its forward pass (an :class:`InferenceGraph`)."""
-    n = len(data)
-    bs = batch_size or n
-    loss = acc = None
-    with torch.no_grad():
-        for x, y in data.batches(bs):  # summed where the batches are (no host sync per batch on a GPU), in float64
-            out = call_model(model, x)
-            part = torch.as_tensor(loss_fn(out, y)).double() * len(y) / n, _accuracy(out, y).double() * len(y) / n
-            loss, acc = part if loss is None else (loss + part[0], acc + part[1])
-    return (0.0, 0.0) if loss is None else (float(loss), float(acc))
+    """:func:`evaluate_on_device` read as floats (one host sync)."""
+    loss, acc = evaluate_on_device(model, data, loss_fn, batch_size)
+    return float(loss), float(acc)
 
 
 @contextmanager
@@ -114,24 +129,29 @@ def lower_precision(model: nn.Module, on: bool = True) -> Iterator[None]:
         yield
 
 
-def bf16_deviation(model: nn.Module, data: EvalSubset, directions: Directions, coords: np.ndarray,
-                   loss_fn: LossFn, batch_size: int | None) -> float:  # fmt: skip
-    """max |L_bf16 − L_float32| over the first :data:`BF16_CHECK_ROWS` rows of ``coords`` (the model as it is,
-    both precisions at each point), as a share of those rows' float32 spread (max − min; ∞ where the spread is 0
-    and the two differ, or either is not finite)."""
+def bf16_pairs(model: nn.Module, data: EvalSubset, directions: Directions, coords: np.ndarray,
+               loss_fn: LossFn, batch_size: int | None) -> np.ndarray:  # fmt: skip
+    """(L_float32, L_bf16) at each row of ``coords`` (the model as it is, both precisions at each point): (n, 2)."""
     params = [p for _, p in trainable(model)]
     bs = batch_size or chunk_size(activation_numel(model, data.x), smallest=128)
-    ref, low = [], []
+    pairs = np.empty((len(coords), 2))
     with preserved_state(model), torch.no_grad():
         base = [p.detach().clone() for p in params]
-        for u in coords[:BF16_CHECK_ROWS]:
+        for i, u in enumerate(coords):
             delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
             for p, b, d in zip(params, base, delta):
                 p.copy_(b + d.to(b.device, b.dtype))
-            ref.append(evaluate(model, data, loss_fn, bs)[0])
+            pairs[i, 0] = evaluate(model, data, loss_fn, bs)[0]
             with lower_precision(model):
-                low.append(evaluate(model, data, loss_fn, bs)[0])
-    gap, spread = float(np.max(np.abs(np.subtract(low, ref)))), float(np.ptp(ref))
+                pairs[i, 1] = evaluate(model, data, loss_fn, bs)[0]
+    return pairs
+
+
+def bf16_deviation(pairs: np.ndarray) -> float:
+    """max |L_bf16 − L_float32| over the checked rows' ``pairs`` (:func:`bf16_pairs`), as a share of their float32
+    spread (max − min; ∞ where the spread is 0 and the two differ, or either is not finite)."""
+    ref, low = pairs[:, 0], pairs[:, 1]
+    gap, spread = float(np.max(np.abs(low - ref))), float(np.ptp(ref))
     if not (np.isfinite(gap) and np.isfinite(spread)):
         return float("inf")
     return gap / spread if spread > 0 else (0.0 if gap == 0 else float("inf"))
@@ -149,7 +169,7 @@ def choose_strategy(model: nn.Module, n_eval: int) -> str:
 
 def _inplace(  # noqa: PLR0913
     model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last, fuse, meta, graphs, rows
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
     if not isinstance(data.x, torch.Tensor):  # several or keyword inputs: the model's own forward pass
@@ -171,29 +191,37 @@ def _inplace(  # noqa: PLR0913
     )
     meta["first_layer"] = "evaluated" if cache is None else "precomputed terms"
     forward = model if graph is None else graph
-    losses, accs = np.empty(len(coords)), np.empty(len(coords))
+    # everything the loop reads lives where the weights are: the coordinates and directions are moved there once
+    # and the losses stay there until the end, so that a GPU never waits for the host between samples
+    home = base[0].device if base else data.y.device
+    dirs, on_device = directions.to(home), torch.as_tensor(coords).to(home)
+    losses: list[torch.Tensor] = []
+    accs: list[torch.Tensor] = []
     try:
-        for j, u in enumerate(coords):
-            delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
+        for u, row in zip(coords, on_device):
+            delta = unflatten(dirs.displacement(row), base)
             with torch.no_grad():
                 for p, b, d in zip(params, base, delta):
                     p.copy_(b + d.to(b.device, b.dtype))
             if graph is not None:
                 graph.refresh()
             if cache is not None:
-                cache.activate(torch.as_tensor(u))
+                cache.activate(torch.as_tensor(u))  # its coefficients are host scalars (no device read)
             with lower_precision(model, meta.get("precision") == "bfloat16"):
-                losses[j], accs[j] = evaluate(forward, data, loss_fn, batch_size)
+                loss, acc = evaluate_on_device(forward, data, loss_fn, batch_size)
+            losses.append(loss)
+            accs.append(acc)
             bar.update(1)
     finally:
         if cache is not None:
             cache.close()
-    return losses, accs
+    empty = torch.empty(0, dtype=torch.float64, device=data.y.device)
+    return (torch.stack(losses), torch.stack(accs)) if losses else (empty, empty)
 
 
 def _vmap(  # noqa: PLR0913
     model, data, directions, coords, loss_fn, batch_size, chunk, bar, low: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     fm = functional_model(model)
 
     def one(delta_flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
@@ -203,20 +231,22 @@ def _vmap(  # noqa: PLR0913
 
     batched = vmap(one, in_dims=(0, None, None))
     n_eval = len(data)
-    losses, accs = np.empty(len(coords)), np.empty(len(coords))
+    home = fm.base[0].device if fm.base else data.y.device
+    dirs, on_device = directions.to(home), torch.as_tensor(coords).to(home)  # moved once (see _inplace)
+    losses = torch.empty(len(coords), dtype=torch.float64, device=data.y.device)
+    accs = torch.empty_like(losses)
     with torch.no_grad():
         for start in range(0, len(coords), chunk):
-            u = torch.as_tensor(coords[start : start + chunk])
-            delta = directions.displacement(u)
-            lo = torch.zeros(len(u), dtype=torch.float64)
-            ac = torch.zeros(len(u), dtype=torch.float64)
+            u = on_device[start : start + chunk]
+            delta = dirs.displacement(u)
+            lo = torch.zeros(len(u), dtype=torch.float64, device=data.y.device)
+            ac = torch.zeros_like(lo)
             for x, y in data.batches(batch_size):
                 with lower_precision(model, low):  # the forward passes only: the displacement stays exact
                     bl, ba = batched(delta, x, y)
-                lo += bl.double().cpu() * len(y) / n_eval
-                ac += ba.double().cpu() * len(y) / n_eval
-            losses[start : start + len(u)] = lo.numpy()
-            accs[start : start + len(u)] = ac.numpy()
+                lo += bl.double() * len(y) / n_eval
+                ac += ba.double() * len(y) / n_eval
+            losses[start : start + len(u)], accs[start : start + len(u)] = lo, ac
             bar.update(len(u))
     return losses, accs
 
@@ -237,6 +267,7 @@ def sample_landscape(  # noqa: PLR0913
     fuse: bool | str = "auto",
     cache: SamplingCache | None = None,
     precision: str = "float32",
+    checked_deviation: float | None = None,
 ) -> LandscapeSample:
     """Evaluate f(u) = L(θ* + D u) at every row of ``coords`` (row 0 must be the centre).
 
@@ -254,9 +285,10 @@ def sample_landscape(  # noqa: PLR0913
     so that the graph is built and checked once per model. ``precision="bfloat16"``: forward passes under
     bfloat16 autocast (the model as it is: no fused graph, no first-layer terms), kept only where the first rows'
     losses agree with float32 within :data:`BF16_TOL` of their spread (:func:`bf16_deviation`), else float32;
-    ``meta["precision"]`` says which ran and ``meta["bf16_deviation"]`` what was measured. ``desc`` labels the
-    progress bar (the model and the phase). The model's
-    parameters, buffers, ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
+    ``meta["precision"]`` says which ran and ``meta["bf16_deviation"]`` what was measured (``checked_deviation``:
+    measured already, by :func:`sample_on_ranks` over all ranks, so that every rank takes the same decision).
+    ``desc`` labels the progress bar (the model and the phase). The model's parameters, buffers,
+    ``requires_grad`` flags, gradients and train/eval modes are restored bitwise.
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != directions.k:
@@ -278,7 +310,10 @@ def sample_landscape(  # noqa: PLR0913
     per_input = activation_numel(model, data.x)
     meta: dict = {}
     if precision == "bfloat16":
-        meta["bf16_deviation"] = bf16_deviation(model, data, directions, coords, loss_fn, batch_size)
+        if checked_deviation is None:  # one process: it checks the rows itself
+            pairs = bf16_pairs(model, data, directions, coords[:BF16_CHECK_ROWS], loss_fn, batch_size)
+            checked_deviation = bf16_deviation(pairs)
+        meta["bf16_deviation"] = checked_deviation
         precision = "bfloat16" if meta["bf16_deviation"] <= BF16_TOL else "float32"
         shortcut, fuse = (False, False) if precision == "bfloat16" else (shortcut, fuse)
     meta["precision"] = precision
@@ -289,7 +324,7 @@ def sample_landscape(  # noqa: PLR0913
             largest = max(1, min(len(data), MEMORY_BUDGET // (4 * per_input)))
             bs = batch_size or (chunk_size(per_input, smallest=128) if conv else largest)
             cl = conv if channels_last is None else channels_last
-            losses, accs = _inplace(
+            on_device = _inplace(
                 model,
                 data,
                 directions,
@@ -308,7 +343,8 @@ def sample_landscape(  # noqa: PLR0913
             bs = batch_size or len(data)
             chunk = max(1, min(len(idx), MEMORY_BUDGET // (4 * per_input * bs)))
             low = precision == "bfloat16"
-            losses, accs = _vmap(model, data, directions, coords[idx], loss_fn, bs, chunk, bar, low)
+            on_device = _vmap(model, data, directions, coords[idx], loss_fn, bs, chunk, bar, low)
+    losses, accs = (t.cpu().numpy() for t in on_device)  # the one host read of the call
     return LandscapeSample(
         coords=coords[idx],
         losses=losses,
@@ -345,6 +381,12 @@ def sample_on_ranks(
         return sample_landscape(model, data, directions, coords, loss_fn, **kwargs)
     kwargs["progress"] = kwargs.get("progress", True) and comm.is_zero
     shard = (comm.rank, comm.world_size)
+    if kwargs.get("precision") == "bfloat16":  # each rank checks its share of the rows; all read the same pairs
+        rows = np.asarray(coords, dtype=np.float64)[block_indices(min(BF16_CHECK_ROWS, len(coords)), *shard)]
+        mine = comm.run(
+            "the bfloat16 check", lambda: bf16_pairs(model, data, directions, rows, loss_fn, kwargs.get("batch_size"))
+        )
+        kwargs["checked_deviation"] = bf16_deviation(np.concatenate(comm.all_gather_object(mine)))
     part = comm.run(
         "sampling", lambda: sample_landscape(model, data, directions, coords, loss_fn, shard=shard, **kwargs)
     )
