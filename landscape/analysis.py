@@ -372,6 +372,7 @@ def analyze_model(
     progress: bool = False,
     comm: Comm | None = None,
     label: str = "",
+    sampling_cache: SamplingCache | None = None,
 ) -> AnalysisResult:
     """Run every measurement on ``model`` at its current weights θ*; the model is left exactly as it was.
 
@@ -385,13 +386,15 @@ def analyze_model(
     infinite. torch's CPU thread count is
     ``options.threads`` or, by default, chosen from the work's size and the idle cores
     (:func:`landscape.threads.choose_threads`), and the caller's setting is restored afterwards.
+    ``sampling_cache``: the fused graphs its sampling calls share, given where a calibration
+    (:func:`landscape.plan.calibrate`) built them already for the same model.
     """
     o = options or AnalysisOptions()
     o.validate()
     model, loss_fn = with_weight_decay(model, loss_fn, o.weight_decay)
     comm = comm or Comm()
     with using_threads(analysis_threads(model, data, o)) as n_threads:
-        result = _analyze(model, data, o, loss_fn, progress, comm, label)
+        result = _analyze(model, data, o, loss_fn, progress, comm, label, sampling_cache or SamplingCache())
     result.threads = n_threads
     if comm.is_zero:  # the caveats, once, where notebooks and loggers see them
         for text in result.warnings:
@@ -432,13 +435,20 @@ class _Run:
 
 
 def _analyze(
-    model: nn.Module, data: EvalSubset, o: AnalysisOptions, loss_fn: Callable, progress: bool, comm: Comm, label: str
+    model: nn.Module,
+    data: EvalSubset,
+    o: AnalysisOptions,
+    loss_fn: Callable,
+    progress: bool,
+    comm: Comm,
+    label: str,
+    cache: SamplingCache,
 ) -> AnalysisResult:
     """The phases in order: directions, radius, sampling, the slice's curvature, the Hessian spectrum."""
     bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in model.parameters())
     if bad:
         raise ValueError(f"{bad} weights are NaN or infinite (training diverged); analyse an earlier checkpoint")
-    run = _Run(model, data, o, loss_fn, comm, progress and comm.is_zero, f"{label}: " if label else "")
+    run = _Run(model, data, o, loss_fn, comm, progress and comm.is_zero, f"{label}: " if label else "", sampling=cache)
     if o.hessian or o.directions in EIGEN_DIRECTIONS:
         run.prob = HessianProblem(model, data, loss_fn, comm=comm)
     s: dict[str, float] = {}

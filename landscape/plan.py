@@ -37,7 +37,7 @@ from .params import num_params
 from .sampling.coordinates import ball
 from .sampling.directions import make_directions
 from .sampling.loss_derivatives import in_float64, smoothing_nodes
-from .sampling.sampler import SamplingCache, sample_landscape
+from .sampling.sampler import BF16_CHECK_ROWS, SamplingCache, bf16_pairs, sample_landscape
 from .threads import using_threads
 
 # predicted products of the extremes run: 21–73 counted on trained MNIST nets at tol 1e-4 (MLP 66, ConvNet 73,
@@ -114,28 +114,43 @@ def _timed(fn: Callable[[], object], repeat: int = 1) -> float:
     return (time.perf_counter() - t0) / repeat
 
 
-def calibrate(model: nn.Module, data: EvalSubset, options: AnalysisOptions, loss_fn=cross_entropy) -> UnitCosts:
+def calibrate(
+    model: nn.Module,
+    data: EvalSubset,
+    options: AnalysisOptions,
+    loss_fn=cross_entropy,
+    *,
+    cache: SamplingCache | None = None,
+) -> UnitCosts:
     """Time each unit of an analysis of ``model`` on ``data`` with the analysis's code paths (a few seconds to a
     minute on a large net: 36 sampled rows, 8 Lanczos steps, 3 field points, 5 float64 evaluations). The model is
     left as it was (every path restores it) and the caller's random streams are not consumed. Units the options
-    do not use are not timed (zero): the Lanczos steps without a Hessian, the truths without curvature."""
+    do not use are not timed (zero): the Lanczos steps without a Hessian, the truths without curvature.
+    ``cache``: the analysis's :class:`~landscape.sampling.sampler.SamplingCache` (pass the same one to
+    :func:`landscape.analysis.analyze_model`): the fused graph the calibration builds is then the analysis's."""
     with using_threads(analysis_threads(model, data, options)):  # the thread count the analysis will use
-        return seeded(lambda: _calibrate(model, data, options, loss_fn))
+        return seeded(lambda: _calibrate(model, data, options, loss_fn, cache or SamplingCache()))
 
 
-def _calibrate(model: nn.Module, data: EvalSubset, options: AnalysisOptions, loss_fn) -> UnitCosts:
+def _calibrate(
+    model: nn.Module, data: EvalSubset, options: AnalysisOptions, loss_fn, cache: SamplingCache
+) -> UnitCosts:
     k = options.k
     D = make_directions(model, "gaussian", k, seed=options.seed)
-    cache = SamplingCache()
     fuse = options.n_samples >= 32  # as the analysis's calls will
     small, large = CALIBRATION_ROWS
+    low = options.sampling_precision == "bfloat16"  # timed in bfloat16 (its check passed), the check apart
 
     def sample(rows: int) -> None:
-        sample_landscape(model, data, D, ball(rows - 1, k, 0.01, 0), loss_fn, progress=False, fuse=fuse, cache=cache)
+        sample_landscape(model, data, D, ball(rows - 1, k, 0.01, 0), loss_fn, progress=False, fuse=fuse, cache=cache,
+                         precision=options.sampling_precision, checked_deviation=0.0 if low else None)  # fmt: skip
 
     sample(4)  # warm-up: allocations, the fused graph (cached as the analysis's would be)
     t_small, t_large = _timed(lambda: sample(small)), _timed(lambda: sample(large))
     row = max((t_large - t_small) / (large - small), 1e-6)
+    if low:  # every call checks its first rows in both precisions: a fixed cost per call, timed on 2 of them
+        check = _timed(lambda: bf16_pairs(model, data, D, ball(1, k, 0.01, 0), loss_fn, None))
+        t_small += check * BF16_CHECK_ROWS / 2
     hvp, hvp_fixed = _hvp_seconds(model, data, loss_fn) if options.hessian or options.directions in EIGEN_DIRECTIONS \
         else (0.0, 0.0)  # fmt: skip
     field_point, f64 = _truth_seconds(model, data, D, loss_fn) if options.curvature else (0.0, 0.0)
@@ -316,10 +331,12 @@ def plan_run(
     budget: float | None = None,
     loss_fn=cross_entropy,
     ranks: int = 1,
+    cache: SamplingCache | None = None,
 ) -> tuple[AnalysisOptions, EvalSubset, AnalysisPlan]:
     """Calibrate on ``model``/``data`` and plan the analysis; with a ``budget`` (minutes) the options and the
-    evaluation subset (its first examples) are lowered to fit it. ``ranks`` processes share the work."""
-    costs = calibrate(model, data, options, loss_fn)
+    evaluation subset (its first examples) are lowered to fit it. ``ranks`` processes share the work; ``cache``:
+    the analysis's sampling cache (:func:`calibrate`)."""
+    costs = calibrate(model, data, options, loss_fn, cache=cache)
     if options.threads is None:  # the analysis runs with the thread count the calibration measured
         options = replace(options, threads=costs.threads)
     if ranks > 1:  # every phase's rows (samples, field points, the Hessian's examples) are split over the ranks

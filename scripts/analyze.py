@@ -204,14 +204,15 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901
     return 2 if failures else 0
 
 
-def planned(net, data, opts, label: str, budget: float | None, ranks: int = 1, show: bool = True):
+def planned(net, data, opts, label: str, budget: float | None, ranks: int = 1, show: bool = True, cache=None):
     """The plan before the work (:mod:`landscape.plan`), printed; with ``budget`` the options and the
-    evaluation subset that fit it. Returns (options, data, plan, start time)."""
+    evaluation subset that fit it. Returns (options, data, plan, start time). ``cache``: the analysis's sampling
+    cache (the calibration's fused graph is then the analysis's)."""
     import time
 
     from landscape.plan import plan_run
 
-    opts, data, plan = plan_run(net, data, opts, budget=budget, ranks=ranks)
+    opts, data, plan = plan_run(net, data, opts, budget=budget, ranks=ranks, cache=cache)
     if show:
         print("\n".join(plan.lines(label)), flush=True)
     return opts, data, plan, time.perf_counter()
@@ -247,11 +248,15 @@ def _analyze_one(net, data, opts, comm, folder: Path, label: str, args: argparse
     ``--html`` and ``--vtk`` add their files)."""
     from landscape.analysis import analyze_model
     from landscape.report.writing import write_analysis
+    from landscape.sampling.sampler import SamplingCache
 
-    opts, data, plan, start = planned(net, data, opts, label, args.budget, comm.world_size, show=comm.is_zero)
+    cache = SamplingCache()  # the calibration's fused graph is the analysis's
+    opts, data, plan, start = planned(net, data, opts, label, args.budget, comm.world_size, comm.is_zero, cache)
     if comm.world_size > 1 and args.budget is not None:  # every rank runs what rank zero's timings chose
         opts, data = _shared_choice(comm, opts, data)
-    result = analyze_model(net, data, options=opts, progress=not args.quiet, comm=comm, label=label)
+    result = analyze_model(
+        net, data, options=opts, progress=not args.quiet, comm=comm, label=label, sampling_cache=cache
+    )
     report_time(result, plan, start, label, show=comm.is_zero)
 
     def write() -> None:

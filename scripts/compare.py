@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.report.comparison import COMPARISON_COLUMNS, comparison_figure, comparison_row, format_comparison
     from landscape.report.figures import dc_vs_analytic
     from landscape.report.writing import clear_stale, write_analysis, write_summary
+    from landscape.sampling.sampler import SamplingCache
 
     specs = model_specs(args)
     given = given_checkpoints(args, specs)
@@ -224,8 +225,9 @@ def run(args: argparse.Namespace) -> int:
         net, name, n_params = _load(ck, spec, args, splits)
         net = net.to(device)
         try:
-            o, d, plan, start = planned(net, data, opts, spec, args.budget)
-            result = analyze_model(net, d, options=o, progress=not args.quiet, label=spec)
+            cache = SamplingCache()  # the calibration's fused graph is the analysis's
+            o, d, plan, start = planned(net, data, opts, spec, args.budget, cache=cache)
+            result = analyze_model(net, d, options=o, progress=not args.quiet, label=spec, sampling_cache=cache)
             report_time(result, plan, start, spec)
             write_analysis(result, out / spec / "analysis", spec, html=args.html, vtk=args.vtk)
         except (ValueError, RuntimeError, ArithmeticError) as exc:

@@ -105,3 +105,45 @@ def test_calibration_measures_every_unit_and_leaves_the_model_as_it_was():
     assert torch.equal(rng, torch.get_rng_state())  # the caller's random stream is not consumed
     bare = calibrate(model, data, AnalysisOptions(n_samples=100, hessian=False, curvature=False))
     assert bare.hvp == bare.field_point == bare.float64_row == bare.estimate == 0.0 and bare.sample_row > 0
+
+
+def test_the_calibration_builds_the_fused_graph_the_analysis_then_uses(monkeypatch):
+    """Given one cache, calibrate() and analyze_model() build the conv net's fused graph once between them, and the
+    analysis gives the same numbers as one that builds its own."""
+    from landscape.analysis import analyze_model
+    from landscape.models import build_model, model_config
+    from landscape.sampling import sampler
+    from landscape.sampling.sampler import SamplingCache
+
+    torch.manual_seed(0)
+    model, data = build_model(model_config("convnet", (1, 8, 8), 10)).eval(), digits_subset(64, double=False)
+    built = []
+    real = sampler.try_inference_graph
+    monkeypatch.setattr(sampler, "try_inference_graph", lambda *a: built.append(1) or real(*a))
+    opts = AnalysisOptions(n_samples=40, grid_points=0, zoom=0, hessian=False, curvature=False, threads=1)
+    cache = SamplingCache()
+    calibrate(model, data, opts, cache=cache)
+    assert len(built) == 1 and [why for _, why in cache.graphs.values()] == ["fused"]
+    shared = analyze_model(model, data, options=opts, sampling_cache=cache)
+    assert len(built) == 1 and shared.sample.meta["inference"] == "fused"
+    own = analyze_model(model, data, options=opts)
+    assert len(built) == 2
+    np.testing.assert_array_equal(shared.sample.losses, own.sample.losses)
+
+
+def test_bfloat16_is_calibrated_in_bfloat16_with_its_check(monkeypatch):
+    """Under sampling_precision="bfloat16" the timed calls run bfloat16 (the path the analysis takes where the check
+    passes) and the check's pairs of evaluations are timed too (a fixed cost of every call)."""
+    from landscape import plan
+
+    ran, checked = [], []
+    real_sample, real_pairs = plan.sample_landscape, plan.bf16_pairs
+    monkeypatch.setattr(plan, "sample_landscape", lambda *a, **k: ran.append(real_sample(*a, **k).meta["precision"]))
+    monkeypatch.setattr(plan, "bf16_pairs", lambda *a: checked.append(len(a[3])) or real_pairs(*a))
+    model, data = small_mlp(double=False), digits_subset(64, double=False)
+    opts = AnalysisOptions(n_samples=100, hessian=False, curvature=False, threads=1)
+    calibrate(model, data, dataclasses.replace(opts, sampling_precision="bfloat16"))
+    assert ran == ["bfloat16"] * 3 and checked == [2]
+    ran.clear()
+    calibrate(model, data, opts)
+    assert ran == ["float32"] * 3 and checked == [2]
