@@ -196,6 +196,16 @@ def _pair_figures(results: dict[str, Any], specs: list[str], out: Path, title: s
         convexity_panel(skip, noskip, out / "convexity_skip_vs_noskip.png", f"{title}: convexity maps (Li et al.)")
 
 
+def _check_earlier_models(out: Path, specs: list[str]) -> None:
+    """One error line where ``out`` holds model folders of an earlier compare run that this one does not compare:
+    its report would sit beside their results (they hold trained checkpoints, so they are not removed)."""
+    models = [d for d in out.iterdir() if (d / "checkpoints").is_dir() or (d / "analysis").is_dir()]
+    earlier = sorted(d.name for d in models if d.name not in specs)
+    if earlier:
+        fail(f"--out {out}: it holds {', '.join(earlier)} from an earlier compare run, not in this one's models "
+             f"({', '.join(specs)}); add them to --models or choose another --out")  # fmt: skip
+
+
 OWNED = ("comparison.csv", "comparison.json", "comparison.png", "summary.csv", "dc_vs_analytic.png",
          "skip_vs_noskip.png", "blocks_skip_vs_noskip.png", "convexity_skip_vs_noskip.png")  # fmt: skip
 
@@ -214,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
     given = given_checkpoints(args, specs)
     opts, device = options_from(args), _device(args.accelerator)
     out = output_folder(args.out)
+    _check_earlier_models(out, specs)
     clear_stale([out / f for f in OWNED])
     splits, data = load_eval_data(args)
     data = data.to(device)

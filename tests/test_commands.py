@@ -111,6 +111,11 @@ def test_compare_tiny_and_errors(tmp_path, capsys):
         assert v["trace_lo"] <= v["trace"] <= v["trace_hi"] and v["dc_lo"] <= v["dc_scalar"] <= v["dc_hi"]
         assert 0 <= v["val_acc"] <= 1 and v["parameters"] > 0 and v["minutes"] > 0
     ck = str(out / "resnet8/checkpoints/last.ckpt")
+    with pytest.raises(SystemExit) as exc:  # a report of fewer models beside the other's folder: refused
+        cli.main(["compare", "--models", "resnet8", "--ckpt", f"resnet8={ck}", "--out", str(out), *FAST])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "holds resnet8-noskip from an earlier compare run" in err
+    assert len(err.strip().splitlines()) == 1 and (out / "comparison.csv").is_file()  # the earlier report stays
     bad = {
         "6n+2": ["--depth", "21"],
         "unknown model": ["--models", "resnet8", "vgg16"],
