@@ -1,5 +1,6 @@
 """Every benchmark script imports (its imports name things that exist: the README tells users to run them), and
-the MNIST accuracy benchmark runs end to end for one epoch on the real MNIST test split."""
+the MNIST accuracy benchmark runs end to end for one epoch on the real MNIST test split, and the GPU benchmark runs
+its steps on the CPU."""
 
 from __future__ import annotations
 
@@ -38,3 +39,19 @@ def test_convnet_mnist_benchmark_trains_one_epoch(capsys):
     assert "val_acc" in line and "goal ≥ 0.97" in line
     acc = float(line.split("val_acc ")[1].split()[0])
     assert 0.85 <= acc <= 1.0  # one epoch of the LeNet-style net on 8,000 MNIST digits: well above chance
+
+
+def test_gpu_benchmark_runs_its_steps_on_the_cpu(capsys):
+    """The GPU benchmark, ready for the first machine with a GPU, runs every step here on the CPU (small): sampling,
+    HVP, exact field, training step and bfloat16 against the CPU baseline, then a short analysis with its phases;
+    the device's answers equal the CPU's (here the same device: exactly)."""
+    import warnings
+
+    module = _load(next(p for p in BENCHMARKS if p.stem == "gpu_resnet56"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained net's estimate is not resolved: a caveat, not the subject
+        module.main(["--device", "cpu", "--depth", "8", "--n-eval", "32"])
+    out = capsys.readouterr().out
+    for line in ("per sample:", "per HVP", "per exact-field point:", "per training step", "bfloat16 sampling:",
+                 "its phases: sampling", "device results equal the CPU's (1e-4): PASS"):  # fmt: skip
+        assert line in out, line
