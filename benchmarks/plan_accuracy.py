@@ -9,7 +9,7 @@ drew, against the time from the plan to the end of the analysis), for ``compare`
 plus both analyses' against the command's wall time after its data is loaded. The ratio is measured/predicted. The
 machine's load is printed before and after; ``--busy`` runs it with one busy-loop process per core beside it.
 
-Usage: python benchmarks/plan_accuracy.py [--busy] [--skip-compare]
+Usage: python benchmarks/plan_accuracy.py [--busy] [--skip-compare] [--sampling-precision bfloat16]
 """
 
 from __future__ import annotations
@@ -53,19 +53,23 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--busy", action="store_true", help="one busy-loop process per core beside the runs")
     p.add_argument("--skip-compare", action="store_true")
+    p.add_argument("--sampling-precision", default="float32", choices=["float32", "bfloat16"],
+                   help="the analyses' sampling precision (the plan times the one chosen)")  # fmt: skip
     args = p.parse_args()
     stop = mp.Event()
     spinners = [mp.Process(target=_spin, args=(stop,)) for _ in range(os.cpu_count() or 1)] if args.busy else []
     for s in spinners:
         s.start()
-    print(f"load before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; busy processes: {len(spinners)}")
+    print(f"load before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; busy processes: {len(spinners)}; "
+          f"sampling precision {args.sampling_precision}")  # fmt: skip
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for model, extra in (("mlp", []), ("convnet", []), ("resnet20", ["--n-eval", "256"])):
                 _run(["train", "--model", model, *DATA, "--epochs", "1", "--out", f"{tmp}/{model}", "--quiet"])
-                out, _ = _run(["analyze", f"{tmp}/{model}/checkpoints/last.ckpt", *DATA, *extra, "--out",
-                               f"{tmp}/a_{model}", "--quiet"])  # fmt: skip
+                precision = ["--sampling-precision", args.sampling_precision]
+                out, _ = _run(["analyze", f"{tmp}/{model}/checkpoints/last.ckpt", *DATA, *extra, *precision,
+                               "--out", f"{tmp}/a_{model}", "--quiet"])  # fmt: skip
                 res = json.loads(Path(f"{tmp}/a_{model}/last/results.json").read_text())
                 t, nz = res["timings_s"], res["scalars"].get("n_zoom", 0)
                 print("\n".join(ln for ln in out.splitlines() if ln.startswith("  ")))  # the plan's phases

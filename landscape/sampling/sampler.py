@@ -192,9 +192,10 @@ def _inplace(  # noqa: PLR0913
     meta["first_layer"] = "evaluated" if cache is None else "precomputed terms"
     forward = model if graph is None else graph
     # everything the loop reads lives where the weights are: the coordinates and directions are moved there once
-    # and the losses stay there until the end, so that a GPU never waits for the host between samples
+    # (in float32, the precision the displacement computes in) and the losses stay there until the end, so that a
+    # GPU never waits for the host between samples
     home = base[0].device if base else data.y.device
-    dirs, on_device = directions.to(home), torch.as_tensor(coords).to(home)
+    dirs, on_device = directions.to(home), torch.as_tensor(coords, dtype=torch.float32).to(home)
     losses: list[torch.Tensor] = []
     accs: list[torch.Tensor] = []
     try:
@@ -232,7 +233,8 @@ def _vmap(  # noqa: PLR0913
     batched = vmap(one, in_dims=(0, None, None))
     n_eval = len(data)
     home = fm.base[0].device if fm.base else data.y.device
-    dirs, on_device = directions.to(home), torch.as_tensor(coords).to(home)  # moved once (see _inplace)
+    # moved once, in float32 (the precision the displacement computes in; see _inplace)
+    dirs, on_device = directions.to(home), torch.as_tensor(coords, dtype=torch.float32).to(home)
     losses = torch.empty(len(coords), dtype=torch.float64, device=data.y.device)
     accs = torch.empty_like(losses)
     with torch.no_grad():
