@@ -22,7 +22,7 @@ from ..params import flatten, trainable
 from .coordinates import grid
 from .directions import Directions
 from .sample import LandscapeSample
-from .sampler import evaluate, sample_landscape
+from .sampler import evaluate_on_device, sample_landscape
 
 MAX_LINE_POINTS = 10_000  # points on an interpolation line: each is a full evaluation of the subset
 
@@ -94,11 +94,13 @@ def interpolate(
     alphas = np.concatenate([-outer[::-1], inner, 1.0 + outer])
     sa, sb = model_a.state_dict(), model_b.state_dict()
     work = copy.deepcopy(model_a).eval()
-    losses, accs = np.empty(len(alphas)), np.empty(len(alphas))
-    for i, alpha in enumerate(alphas):
+    points = []  # each point's (loss, accuracy) stays where the model is until the one read below
+    for alpha in alphas:
         mixed = {k: (1 - alpha) * v + alpha * sb[k] if v.is_floating_point() else v for k, v in sa.items()}
         work.load_state_dict(mixed)
-        losses[i], accs[i] = evaluate(work, data, loss_fn)
+        points.append(torch.stack(evaluate_on_device(work, data, loss_fn)))
+    both = torch.stack(points).cpu().numpy()
+    losses, accs = both[:, 0].copy(), both[:, 1].copy()
     return Interpolation(alphas, losses, accs, names)
 
 
