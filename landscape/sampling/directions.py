@@ -48,9 +48,7 @@ class Directions:
 
     def to(self, device: torch.device | str) -> "Directions":
         """The same directions with the matrix on ``device`` (itself where it is there already)."""
-        if self.matrix is None or self.matrix.device == torch.device(device):
-            return self
-        return replace(self, matrix=self.matrix.to(device))
+        return self if self.matrix is None else replace(self, matrix=self.matrix.to(device))
 
     def describe(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "matrix"}

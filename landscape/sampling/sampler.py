@@ -131,20 +131,17 @@ def lower_precision(model: nn.Module, on: bool = True) -> Iterator[None]:
 
 def bf16_pairs(model: nn.Module, data: EvalSubset, directions: Directions, coords: np.ndarray,
                loss_fn: LossFn, batch_size: int | None) -> np.ndarray:  # fmt: skip
-    """(L_float32, L_bf16) at each row of ``coords`` (the model as it is, both precisions at each point): (n, 2)."""
-    params = [p for _, p in trainable(model)]
+    """(L_float32, L_bf16) at each row of ``coords``: the in-place loop run twice on the model as it is (no fused
+    graph, no first-layer terms), once in each precision, at the same batch size; (n, 2)."""
     bs = batch_size or chunk_size(activation_numel(model, data.x), smallest=128)
-    pairs = np.empty((len(coords), 2))
-    with preserved_state(model), torch.no_grad():
-        base = [p.detach().clone() for p in params]
-        for i, u in enumerate(coords):
-            delta = unflatten(directions.displacement(torch.as_tensor(u)), base)
-            for p, b, d in zip(params, base, delta):
-                p.copy_(b + d.to(b.device, b.dtype))
-            pairs[i, 0] = evaluate(model, data, loss_fn, bs)[0]
-            with lower_precision(model):
-                pairs[i, 1] = evaluate(model, data, loss_fn, bs)[0]
-    return pairs
+    quiet = tqdm(disable=True)
+
+    def losses(low: bool) -> torch.Tensor:
+        with preserved_state(model):  # each run starts from θ* (the loop leaves its last point's weights)
+            run = _inplace(model, data, directions, coords, loss_fn, bs, quiet, False, False, False, {}, None, 0, low)
+        return run[0]
+
+    return torch.stack([losses(False), losses(True)], dim=1).cpu().numpy()
 
 
 def bf16_deviation(pairs: np.ndarray) -> float:
@@ -168,7 +165,20 @@ def choose_strategy(model: nn.Module, n_eval: int) -> str:
 
 
 def _inplace(  # noqa: PLR0913
-    model, data, directions, coords, loss_fn, batch_size, bar, shortcut, channels_last, fuse, meta, graphs, rows
+    model,
+    data,
+    directions,
+    coords,
+    loss_fn,
+    batch_size,
+    bar,
+    shortcut,
+    channels_last,
+    fuse,
+    meta,
+    graphs,
+    rows,
+    low: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     params = [p for _, p in trainable(model)]
     base = [p.detach().clone() for p in params]
@@ -208,7 +218,7 @@ def _inplace(  # noqa: PLR0913
                 graph.refresh()
             if cache is not None:
                 cache.activate(torch.as_tensor(u))  # its coefficients are host scalars (no device read)
-            with lower_precision(model, meta.get("precision") == "bfloat16"):
+            with lower_precision(model, low):
                 loss, acc = evaluate_on_device(forward, data, loss_fn, batch_size)
             losses.append(loss)
             accs.append(acc)
@@ -340,6 +350,7 @@ def sample_landscape(  # noqa: PLR0913
                 meta,
                 cache,
                 len(coords),
+                precision == "bfloat16",
             )
         else:
             bs = batch_size or len(data)
